@@ -1,0 +1,5 @@
+"""`python -m fodhash`."""
+
+from fodhash.cli import main
+
+main()

@@ -1,0 +1,186 @@
+"""Run Nix: one way to run a process (captured or streamed through pexpect), typed results."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pexpect
+
+from fodhash.drv import Derivation, parse_show_derivation
+from fodhash.errors import FodhashError, NixError, UsageError
+from fodhash.mismatch import strip_ansi
+
+log = logging.getLogger(__name__)
+
+# `nix show-derivation` and flakes are experimental in the Nix versions fodhash supports;
+# enabling them per call changes nothing else in the user's configuration.
+EXPERIMENTAL = ("--extra-experimental-features", "nix-command flakes")
+
+
+class NixTimeout(FodhashError):
+    """Nix ran longer than --timeout allowed; its process group was killed."""
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str  # empty for a streamed run: a pty merges both streams into stdout
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def tail(self, lines: int = 15) -> str:
+        text = strip_ansi(self.stderr or self.stdout).replace("\r\n", "\n")
+        kept = [line for line in text.splitlines() if line.strip()]
+        return "\n".join(kept[-lines:])
+
+    def describe(self) -> str:
+        command = " ".join(self.args)
+        return f"`{command}` exited with {self.returncode}:\n{self.tail()}"
+
+
+def require(program: str) -> str:
+    found = shutil.which(program)
+    if found is None:
+        raise UsageError(
+            f"{program} is not on PATH: install Nix (Debian: `apt-get install nix-bin`, "
+            "elsewhere https://nixos.org/download) and run again"
+        )
+    return found
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None = None) -> ProcessResult:
+    """Run a command to completion, capturing both streams. Never raises on a non-zero exit.
+
+    The child gets its own process group so that a timeout or Ctrl-C kills Nix and every
+    builder it started. The environment passes through unchanged (NIX_PATH and the rest).
+    """
+    argv = (require(args[0]), *args[1:])
+    log.debug("run: %s", " ".join(argv))
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, errors="replace",
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        proc.communicate()
+        raise NixTimeout(f"`{' '.join(args)}` ran over the {timeout:g} s timeout") from None
+    except BaseException:
+        _kill_group(proc.pid)
+        proc.communicate()
+        raise
+    return ProcessResult(tuple(args), proc.returncode, stdout, stderr, time.monotonic() - start)
+
+
+def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | None = None,
+           timeout: float | None = None) -> ProcessResult:
+    """Run a command under a pseudo-terminal (pexpect), handing each output line to `on_line`
+    while it runs. Returns the same type as `run`, with the merged output in `stdout`."""
+    argv = [require(args[0]), *args[1:]]
+    log.debug("stream: %s", " ".join(argv))
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
+    child = pexpect.spawn(argv[0], argv[1:], cwd=str(cwd) if cwd else None, env=None,
+                          encoding="utf-8", codec_errors="replace", echo=False,
+                          dimensions=(50, 250))
+    chunks: list[str] = []
+    try:
+        while True:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.01)
+            index = child.expect(["\n", pexpect.EOF, pexpect.TIMEOUT], timeout=remaining)
+            before = child.before if isinstance(child.before, str) else ""
+            if index == 0:
+                chunks.append(before + "\n")
+                line = strip_ansi(before).rstrip("\r").rsplit("\r", 1)[-1]
+                if line.strip():
+                    on_line(line)
+            elif index == 1:
+                chunks.append(before)
+                break
+            else:
+                raise NixTimeout(f"`{' '.join(args)}` ran over the {timeout:g} s timeout")
+    finally:
+        if child.isalive():
+            _kill_group(child.pid)
+        child.close(force=True)
+    code = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)
+    return ProcessResult(tuple(args), code, "".join(chunks), "", time.monotonic() - start)
+
+
+# ---- the Nix commands fodhash uses -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Instantiation:
+    """What to evaluate for a target: a file with -A attributes, or flake references."""
+
+    cwd: Path
+    file: Path | None = None
+    attrs: tuple[str, ...] = ()
+    flake_refs: tuple[str, ...] = ()
+    nix_args: tuple[str, ...] = ()
+
+    def command(self) -> list[str]:
+        if self.flake_refs:
+            return ["nix", *EXPERIMENTAL, "path-info", "--derivation", *self.nix_args,
+                    *self.flake_refs]
+        assert self.file is not None
+        attrs = [arg for attr in self.attrs for arg in ("-A", attr)]
+        return ["nix-instantiate", str(self.file), *attrs, *self.nix_args]
+
+
+def instantiate(what: Instantiation, timeout: float | None = None) -> list[str]:
+    """Evaluate and write the .drv files, building nothing; the top-level .drv paths."""
+    result = run(what.command(), cwd=what.cwd, timeout=timeout)
+    if not result.ok:
+        raise NixError(f"Nix could not evaluate it. {result.describe()}")
+    return [line.split("!", 1)[0] for line in result.stdout.split() if line.endswith(".drv")]
+
+
+def show_derivations(drvs: Sequence[str], timeout: float | None = None) -> dict[str, Derivation]:
+    """Every derivation in the closure of `drvs`, parsed (one `nix show-derivation -r`)."""
+    if not drvs:
+        return {}
+    result = run(["nix", *EXPERIMENTAL, "show-derivation", "-r", *drvs], timeout=timeout)
+    if not result.ok:
+        raise NixError(f"Nix could not read the derivations. {result.describe()}")
+    return parse_show_derivation(result.stdout)
+
+
+def realise(drvs: Sequence[str], *, jobs: int, on_line: Callable[[str], None],
+            nix_args: Sequence[str] = (), timeout: float | None = None) -> ProcessResult:
+    """Build exactly these derivations, all at once, not stopping at the first failure."""
+    args = ["nix-store", "--realise", "--keep-going", "--max-jobs", str(jobs),
+            *nix_args, *drvs]
+    return stream(args, on_line, timeout=timeout)
+
+
+def version() -> str:
+    result = run(["nix-store", "--version"])
+    return result.stdout.strip().rsplit(" ", 1)[-1] if result.ok else "unknown"
+
+
+def current_system() -> str:
+    result = run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem", "--json"])
+    if not result.ok:
+        raise NixError(f"Nix could not tell the current system. {result.describe()}")
+    return str(result.stdout.strip().strip('"'))

@@ -1,0 +1,108 @@
+"""Transactional edits of byte spans: atomic writes, and every touched file restored on failure."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fodhash.errors import FodhashError
+
+Span = tuple[int, int]
+
+
+class ConflictError(FodhashError):
+    """A file changed under fodhash while it ran."""
+
+
+def apply_edits(source: bytes, edits: Mapping[Span, str]) -> bytes:
+    """`source` with each span replaced; spans refer to `source` and must not overlap."""
+    out, pos = bytearray(), 0
+    for (start, end), text in sorted(edits.items()):
+        if start < pos:
+            raise ValueError(f"overlapping edits at byte {start}")
+        out += source[pos:start] + text.encode()
+        pos = end
+    out += source[pos:]
+    return bytes(out)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename, keeping the file's mode.
+
+    A reader (or a crash) sees the old bytes or the new ones, never a partial file.
+    """
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fodhash", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class Document:
+    """One file under edit: its original bytes and what fodhash wrote last."""
+
+    path: Path  # the real path (symlinks resolved), so a rename replaces the file, not the link
+    original: bytes
+    written: bytes | None = None
+
+    def write(self, edits: Mapping[Span, str]) -> bytes:
+        """Write the original with `edits` applied; refuse if someone else changed the file."""
+        data = apply_edits(self.original, edits)
+        expected = self.original if self.written is None else self.written
+        if self.path.read_bytes() != expected:
+            raise ConflictError(
+                f"{self.path} changed while fodhash was running; fodhash left it as it is now. "
+                "Run fodhash again when no one else is editing it."
+            )
+        if data != expected:
+            atomic_write(self.path, data)
+        self.written = data
+        return data
+
+    def restore(self) -> bool:
+        """Put the original bytes back if fodhash changed the file; True if it did."""
+        if self.written is None or self.written == self.original:
+            return False
+        current = self.path.read_bytes() if self.path.exists() else None
+        if current != self.written:
+            return False  # someone else's edit since ours: theirs wins
+        atomic_write(self.path, self.original)
+        self.written = self.original
+        return True
+
+
+@dataclass
+class Transaction:
+    """All files a run edits. Leaving the `with` block by an exception restores every one."""
+
+    documents: dict[Path, Document] = field(default_factory=dict)
+
+    def document(self, path: Path, original: bytes) -> Document:
+        real = path.resolve()
+        if real not in self.documents:
+            self.documents[real] = Document(real, original)
+        return self.documents[real]
+
+    def restore(self) -> list[Path]:
+        return [doc.path for doc in self.documents.values() if doc.restore()]
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[Transaction]:
+        try:
+            yield self
+        except BaseException:
+            self.restore()
+            raise

@@ -1,0 +1,90 @@
+"""What a run reports: the summary table, the JSON document (schema in docs/json.md), diffs."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypedDict
+
+from rich.console import Console
+from rich.table import Table
+
+from fodhash.resolve import SiteRun, Status
+from fodhash.ui import STYLES
+
+JSON_VERSION = 1
+
+
+class SiteJSON(TypedDict):
+    target: str
+    file: str
+    line: int
+    site: str
+    platform: str | None
+    old: str
+    new: str | None
+    status: str
+    seconds: float
+    message: str
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def site_json(run: SiteRun, root: Path) -> SiteJSON:
+    site = run.site
+    return {
+        "target": run.target,
+        "file": _relative(site.file, root),
+        "line": site.line,
+        "site": site.attrpath,
+        "platform": site.platform,
+        "old": site.text,
+        "new": run.new.sri if run.new else None,
+        "status": str(run.status),
+        "seconds": round(run.seconds, 3),
+        "message": run.message if run.status in (Status.FAILED, Status.SKIPPED) else "",
+    }
+
+
+def document(runs: list[SiteRun], root: Path, *, system: str, nix_version: str,
+             dry_run: bool) -> dict[str, Any]:
+    counts: dict[str, int] = {str(s): 0 for s in (Status.UPDATED, Status.OK, Status.SKIPPED,
+                                                  Status.FAILED)}
+    for run in runs:
+        counts[str(run.status)] = counts.get(str(run.status), 0) + 1
+    return {
+        "version": JSON_VERSION,
+        "system": system,
+        "nix": nix_version,
+        "dry_run": dry_run,
+        "sites": [site_json(run, root) for run in runs],
+        "counts": counts,
+    }
+
+
+def table(console: Console, runs: list[SiteRun], root: Path) -> None:
+    grid = Table(title=None, show_lines=False)
+    for column in ("target", "site", "file:line", "old -> new", "seconds", "status"):
+        grid.add_column(column, overflow="fold")
+    for run in runs:
+        site = run.site
+        change = site.text
+        if run.status is Status.UPDATED and run.new is not None:
+            change = f"{site.text} -> {site.render(run.new).strip(chr(34))}"
+        grid.add_row(run.target, site.attrpath, f"{_relative(site.file, root)}:{site.line}",
+                     change, f"{run.seconds:.1f}", f"[{STYLES[run.status]}]{run.status}[/]")
+    console.print(grid)
+    for run in runs:
+        if run.status is Status.FAILED:
+            console.print(f"[bold red]failed[/] {run.target}: {run.site} "
+                          f"({_relative(run.site.file, root)}:{run.site.line})")
+            console.print(run.message, markup=False, highlight=False)
+
+
+def diff(path: Path, before: bytes, after: bytes, root: Path) -> str:
+    name = _relative(path, root)
+    return "".join(difflib.unified_diff(
+        before.decode().splitlines(keepends=True), after.decode().splitlines(keepends=True),
+        fromfile=f"a/{name}", tofile=f"b/{name}"))

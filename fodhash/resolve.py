@@ -1,0 +1,320 @@
+"""The resolution protocol: sentinels to map sites to FODs, canonical fakes to build, rounds.
+
+See DESIGN.md. Each round:
+1. write a unique sentinel into every pending site and evaluate: the FODs whose output hash is
+   a sentinel belong to those sites; a site whose sentinel is absent is not evaluated on
+   this platform; a FOD that depends on another pending site's FOD waits for a later round;
+2. write the canonical all-zero fake into the ready sites and evaluate again; pair each
+   fake-hash FOD with its sentinel twin;
+3. realise exactly those FOD .drv files in one `nix-store --realise --keep-going` call and
+   map every `got:` to its site by .drv path; write the true hashes; repeat.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fodhash import mismatch, nix
+from fodhash.config import Target
+from fodhash.drv import Derivation, closure, difference
+from fodhash.hashes import Hash, canonical_fake_text, sentinel
+from fodhash.nix import Instantiation, NixTimeout
+from fodhash.patch import Document
+from fodhash.sites import Site
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    WAITING = "waiting"  # its FOD consumes another pending site's FOD: a later round
+    QUEUED = "queued"
+    BUILDING = "building"
+    UPDATED = "updated"  # the literal was stale (or a placeholder) and now holds the true hash
+    OK = "ok"  # the literal already held the true hash
+    SKIPPED = "skipped"  # not evaluated on this platform
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        return self in (Status.UPDATED, Status.OK, Status.SKIPPED, Status.FAILED)
+
+
+@dataclass(eq=False)
+class SiteRun:
+    """What a run knows about one site; the UI renders these."""
+
+    target: str
+    site: Site
+    index: int  # distinguishes the site's sentinel from every other site's
+    status: Status = Status.PENDING
+    new: Hash | None = None
+    message: str = ""
+    seconds: float = 0.0
+    drvs: list[str] = field(default_factory=list)  # its FODs, in their sentinel form
+    started: float | None = None
+    upstream: set[SiteRun] = field(default_factory=set)  # pending sites its FODs consume
+
+    @property
+    def sentinel(self) -> Hash:
+        return sentinel(self.site.algo, self.index)
+
+    def sentinel_text(self) -> str:
+        return self.site.render(self.sentinel)
+
+    def fake_text(self) -> str:
+        form = self.site.form
+        bare = form is not None and form.encoding != "sri" and not form.prefixed
+        return self.site.quote(canonical_fake_text(self.site.algo, bare=bare))
+
+    def final_text(self) -> str | None:
+        """The span's text at the end of the run; None keeps the original bytes."""
+        if self.status is Status.UPDATED and self.new is not None:
+            return self.site.render(self.new)
+        return None
+
+
+class Events(Protocol):
+    def changed(self, run: SiteRun) -> None: ...
+    def log(self, line: str) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int | None = None  # parallel builds; None: as many as FODs are ready
+    timeout: float | None = None  # seconds for the whole run
+
+
+class Resolver:
+    def __init__(self, targets: Sequence[Target], selected: Sequence[tuple[Target, Site]],
+                 documents: dict[str, Document], options: Options,
+                 known: Iterable[tuple[str, Site]] = ()) -> None:
+        self.targets = list(targets)
+        self.runs = [SiteRun(t.name, s, i) for i, (t, s) in enumerate(selected)]
+        self.build_args = {t.name: t.build_args for t in targets}
+        self.documents = documents
+        self.events: Events = _Silent()
+        self.options = options
+        self.known = list(known)
+        self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
+        self.evaluations = 0
+        self.rounds = 0
+
+    # ---- files --------------------------------------------------------------------------
+
+    def _write(self, texts: dict[SiteRun, str]) -> None:
+        """Write every file as its original with exactly `texts` (plus final hashes) applied."""
+        edits: dict[str, dict[tuple[int, int], str]] = defaultdict(dict)
+        for run in self.runs:
+            text = texts.get(run) or run.final_text()
+            if text is not None:
+                edits[str(run.site.file)][(run.site.start, run.site.end)] = text
+        for key, doc in self.documents.items():
+            doc.write(edits.get(key, {}))
+
+    # ---- Nix ----------------------------------------------------------------------------
+
+    def _remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise NixTimeout(f"fodhash ran over its {self.options.timeout:g} s timeout")
+        return left
+
+    def _evaluate(self) -> dict[str, Derivation]:
+        self.evaluations += 1
+        tops: list[str] = []
+        seen: set[Instantiation] = set()
+        for target in self.targets:
+            if target.instantiation not in seen:
+                seen.add(target.instantiation)
+                tops += nix.instantiate(target.instantiation, timeout=self._remaining())
+        return nix.show_derivations(sorted(set(tops)), timeout=self._remaining())
+
+    # ---- the protocol -------------------------------------------------------------------
+
+    def _set(self, run: SiteRun, status: Status, message: str = "") -> None:
+        run.status = status
+        if message:
+            run.message = message
+        self.events.changed(run)
+
+    def _map_sentinels(self, graph: dict[str, Derivation], pending: list[SiteRun]) -> None:
+        by_hash = {run.sentinel: run for run in pending}
+        for run in pending:
+            run.drvs = []
+        for drv in graph.values():
+            if drv.output_hash in by_hash:
+                by_hash[drv.output_hash].drvs.append(drv.path)
+
+    def _ready(self, graph: dict[str, Derivation], pending: list[SiteRun]) -> list[SiteRun]:
+        owner = {path: run for run in pending for path in run.drvs}
+        ready = []
+        for run in pending:
+            upstream = {owner[p] for d in run.drvs for p in closure(graph, d) if p in owner}
+            upstream.discard(run)
+            run.upstream = upstream
+            if upstream:
+                names = ", ".join(str(u.site) for u in upstream)
+                self._set(run, Status.WAITING, f"waits for {names}")
+            else:
+                ready.append(run)
+        return ready
+
+    def _pair_fakes(self, sentinel_graph: dict[str, Derivation], fake_graph: dict[str, Derivation],
+                    ready: list[SiteRun]) -> dict[str, SiteRun]:
+        """Pair each fake-hash FOD with the sentinel FOD it came from.
+
+        By name and system first; where names repeat (fetchers call everything `source`),
+        by the smallest difference between the derivations, ignoring what fetchers change
+        for a fake hash.
+        """
+        twins = [(run, sentinel_graph[p]) for run in ready for p in run.drvs]
+        fakes = [d for d in fake_graph.values() if d.output_hash is not None and d.output_hash.is_fake]
+        candidates = sorted(
+            (difference(twin, fake), i, j)
+            for i, (_, twin) in enumerate(twins)
+            for j, fake in enumerate(fakes)
+            if twin.name == fake.name and twin.system == fake.system
+            and twin.output_hash is not None and fake.output_hash is not None
+            and twin.output_hash.algo is fake.output_hash.algo
+        )
+        paired: dict[str, SiteRun] = {}
+        used_twins: set[int] = set()
+        used_fakes: set[int] = set()
+        for _, i, j in candidates:
+            if i in used_twins or j in used_fakes:
+                continue
+            used_twins.add(i)
+            used_fakes.add(j)
+            paired[fakes[j].path] = twins[i][0]
+        return paired
+
+    def _outside_message(self, found: mismatch.Mismatch) -> str:
+        name = found.path.split("-", 1)[-1].removesuffix(".drv")
+        where = ""
+        for target, site in self.known:
+            if found.specified is not None and site.current == found.specified:
+                where = f" It is set at {site.file}:{site.line} ({site.attrpath}); run `fodhash update {target}`."
+                break
+        else:
+            where = " Update the file that sets it (fodhash update FILE) and run again."
+        specified = found.specified.sri if found.specified else "?"
+        return (f"FOD {name!r} ({found.path}), outside what this run updates, has a stale hash: "
+                f"specified {specified}, got {found.got.sri}.{where}")
+
+    def _build(self, fakes: dict[str, SiteRun]) -> None:
+        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for path, run in fakes.items():
+            groups[self.build_args[run.target]].append(path)
+        now = time.monotonic()
+        for run in set(fakes.values()):
+            run.started = now
+            self._set(run, Status.BUILDING)
+        results: dict[SiteRun, list[Hash]] = defaultdict(list)
+        for build_args, paths in groups.items():
+            jobs = self.options.jobs or len(paths)
+            result = nix.realise(paths, jobs=jobs, on_line=self.events.log,
+                                 nix_args=build_args, timeout=self._remaining())
+            output = result.stdout
+            failures = {f.path: f for f in mismatch.parse_failures(output)}
+            outside: list[str] = []
+            for found in mismatch.parse_mismatches(output):
+                if found.path in fakes:
+                    results[fakes[found.path]].append(found.got)
+                else:
+                    outside.append(self._outside_message(found))
+            for path in paths:
+                run = fakes[path]
+                if run in results or run.status.done:
+                    continue
+                run.seconds = time.monotonic() - (run.started or now)
+                if path in failures:
+                    message = f"the builder failed:\n{failures[path].message}"
+                elif outside:
+                    message = "\n".join(outside)
+                elif result.ok:
+                    message = ("built with a fake hash without a mismatch: the fake's output "
+                               "path is already valid in the store; fodhash cannot learn the hash")
+                else:
+                    message = f"a dependency failed to build:\n{result.tail()}"
+                self._set(run, Status.FAILED, message)
+        for run, gots in results.items():
+            run.seconds = time.monotonic() - (run.started or now)
+            if len(set(gots)) > 1:
+                self._set(run, Status.FAILED,
+                          "its hash is used by several derivations whose outputs differ: "
+                          + ", ".join(g.sri for g in gots))
+                continue
+            run.new = gots[0]
+            same = run.site.current == run.new
+            self._set(run, Status.OK if same else Status.UPDATED)
+
+    def run(self, events: Events | None = None) -> list[SiteRun]:
+        """Resolve every site; files end with the true hashes or their original bytes."""
+        self.events = events or _Silent()
+        pending = [r for r in self.runs if not r.status.done]
+        while pending:
+            self.rounds += 1
+            self._write({r: r.sentinel_text() for r in pending})
+            sentinel_graph = self._evaluate()
+            self._map_sentinels(sentinel_graph, pending)
+            for run in pending:
+                if not run.drvs:
+                    reason = ("not evaluated on this platform" if self.rounds == 1
+                              else "no longer evaluated after the sites it depends on changed")
+                    self._set(run, Status.SKIPPED, reason)
+            pending = [r for r in pending if r.drvs]
+            if not pending:
+                break
+            ready = self._ready(sentinel_graph, pending)
+            if not ready:
+                for run in pending:
+                    self._set(run, Status.FAILED, "its FOD depends on itself through other sites")
+                break
+            waiting = [r for r in pending if r not in ready]
+            texts = {r: r.fake_text() for r in ready} | {r: r.sentinel_text() for r in waiting}
+            self._write(texts)
+            fake_graph = self._evaluate()
+            fakes = self._pair_fakes(sentinel_graph, fake_graph, ready)
+            for run in ready:
+                mine = [p for p, r in fakes.items() if r is run]
+                insecure = [p for p in mine if fake_graph[p].fetches_insecurely]
+                if len(mine) != len(run.drvs):
+                    self._set(run, Status.FAILED,
+                              "could not find its FOD again with a fake hash; please report this")
+                elif insecure:
+                    self._set(run, Status.FAILED,
+                              "with the canonical fake for this hash form the fetcher would "
+                              "download without TLS verification, so fodhash will not build it; "
+                              "write lib.fakeHash into the site and run again")
+                else:
+                    self._set(run, Status.QUEUED)
+            fakes = {p: r for p, r in fakes.items() if r.status is Status.QUEUED}
+            if fakes:
+                self._build(fakes)
+            for run in pending:
+                failed = [u for u in run.upstream if u.status is Status.FAILED]
+                if run.status is Status.WAITING and failed:
+                    names = ", ".join(str(u.site) for u in failed)
+                    self._set(run, Status.FAILED, f"depends on {names}, which was not resolved")
+            # Every ready site is done now, so each round makes progress and the loop ends.
+            pending = [r for r in pending if not r.status.done]
+        self._write({})
+        return self.runs
+
+
+class _Silent:
+    def changed(self, run: SiteRun) -> None:
+        return None
+
+    def log(self, line: str) -> None:
+        return None
+
+    def note(self, message: str) -> None:
+        return None

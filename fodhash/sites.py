@@ -1,0 +1,263 @@
+"""Locate hash sites in Nix files with the tree-sitter Nix grammar."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import tree_sitter
+import tree_sitter_nix
+
+from fodhash.errors import HashError, UsageError
+from fodhash.hashes import Algo, Encoding, Hash, HashText, parse_hash
+
+# Attribute names that hold a FOD hash: hash, outputHash, vendorHash, npmDepsHash, cargoHash,
+# sha256, vendorSha256, ... but not outputHashAlgo or outputHashMode.
+_HASH_NAME = re.compile(r"(?:^|[a-z0-9])(?:[Hh]ash|[Ss]ha256|[Ss]ha512|[Ss]ha1|[Mm]d5)$")
+# Keys of a system-keyed attrset: x86_64-linux, aarch64-darwin, riscv64-linux, ...
+_SYSTEM_KEY = re.compile(r"^[a-z][a-z0-9_]*-[a-z][a-z0-9]*$")
+_FAKE_NAMES = {"fakeHash": Algo.SHA256, "fakeSha256": Algo.SHA256, "fakeSha512": Algo.SHA512}
+
+
+@dataclass(frozen=True)
+class Site:
+    """One hash literal (or placeholder expression) bound to a hash attribute."""
+
+    file: Path
+    attrpath: str  # inside the file: "src.hash", "ui.npmDepsHash", "outputHash.x86_64-linux"
+    binding: str  # the hash attribute's path without the platform key: "outputHash"
+    platform: str | None  # the system key, for an entry of a system-keyed attrset
+    line: int  # 1-based line of the literal
+    start: int  # byte span to replace: inside the quotes for a literal,
+    end: int  # the whole expression for a placeholder such as lib.fakeHash or ""
+    text: str  # what the span holds now
+    algo: Algo
+    form: HashText | None  # the parsed literal; None for a placeholder
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.form is None
+
+    @property
+    def encoding(self) -> str:
+        if self.form is None:
+            return "placeholder"
+        prefix = f"{self.form.hash.algo}:" if self.form.prefixed else ""
+        return prefix + str(self.form.encoding)
+
+    @property
+    def current(self) -> Hash | None:
+        """The hash the site holds now; None for a placeholder (it means "unknown")."""
+        return None if self.form is None or self.form.hash.is_fake else self.form.hash
+
+    def render(self, value: Hash, *, bare_ok: bool = True) -> str:
+        """Text for the span that makes this site hold `value`, in the author's encoding.
+
+        Placeholders become quoted SRI strings; a value of another algorithm than the
+        literal's is written as SRI, which Nix accepts in every hash position.
+        """
+        if self.form is None:
+            return f'"{value.sri}"'
+        if value.algo is not self.form.hash.algo or not bare_ok:
+            return value.sri
+        return self.form.render(value)
+
+    def quote(self, text: str) -> str:
+        """`text` (a bare hash string) as it must appear in the span."""
+        return f'"{text}"' if self.form is None else text
+
+    def __str__(self) -> str:
+        return f"{self.file.name}:{self.attrpath}"
+
+
+@cache
+def _parser() -> tree_sitter.Parser:
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_nix.language()))
+
+
+def _attr_name(node: tree_sitter.Node) -> str:
+    text = node.text.decode() if node.text else ""
+    if node.type == "string_expression":
+        return text[1:-1]
+    return text
+
+
+def _attrpath(binding: tree_sitter.Node) -> list[str]:
+    path = binding.child_by_field_name("attrpath")
+    assert path is not None
+    return [_attr_name(a) for a in path.children_by_field_name("attr")]
+
+
+def _enclosing_path(node: tree_sitter.Node) -> list[str]:
+    parts: list[str] = []
+    parent = node.parent
+    while parent is not None:
+        if parent.type == "binding":
+            parts = _attrpath(parent) + parts
+        parent = parent.parent
+    return parts
+
+
+def _algo_hint(name: str, binding: tree_sitter.Node) -> Algo | None:
+    lowered = name.lower()
+    for algo in (Algo.SHA512, Algo.SHA256, Algo.SHA1, Algo.MD5):
+        if lowered.endswith(str(algo)):
+            return algo
+    # outputHash next to outputHashAlgo = "sha512"; in the same binding set.
+    siblings = binding.parent
+    if siblings is not None:
+        for sibling in siblings.children_by_field_name("binding"):
+            if sibling.type == "binding" and _attrpath(sibling)[-1:] == [f"{name}Algo"]:
+                value = sibling.child_by_field_name("expression")
+                if value is not None and value.type == "string_expression":
+                    try:
+                        return Algo(_attr_name(value))
+                    except ValueError:
+                        return None
+    return None
+
+
+def _placeholder_algo(expr: tree_sitter.Node) -> Algo | None:
+    """lib.fakeHash, pkgs.lib.fakeSha256, fakeSha512 (under `with lib`), or ""."""
+    if expr.type == "string_expression":
+        return Algo.SHA256 if expr.text == b'""' else None
+    if expr.type == "select_expression" and expr.child_by_field_name("default") is None:
+        path = expr.child_by_field_name("attrpath")
+        last = path.children_by_field_name("attr")[-1] if path is not None else None
+        return _FAKE_NAMES.get(_attr_name(last)) if last is not None else None
+    if expr.type == "variable_expression":
+        return _FAKE_NAMES.get(_attr_name(expr))
+    return None
+
+
+def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
+    own = _attrpath(binding)
+    outer = _enclosing_path(binding)
+    name, platform = own[-1], None
+    if name in _FAKE_NAMES:
+        return None  # the definition of a placeholder (lib.fakeHash = ...), not a site
+    if not _HASH_NAME.search(name):
+        # An entry of a system-keyed attrset inside a hash binding (shape 2).
+        hash_outer = [i for i, part in enumerate(outer) if _HASH_NAME.search(part)]
+        if not (_SYSTEM_KEY.match(name) and hash_outer and len(own) == 1):
+            return None
+        platform = name
+        name = outer[hash_outer[-1]]
+    expr = binding.child_by_field_name("expression")
+    if expr is None:
+        return None
+    algo_binding = binding
+    if platform is not None:  # the algorithm lives next to the enclosing hash binding
+        parent = binding.parent
+        while parent is not None and not (
+            parent.type == "binding" and _attrpath(parent)[-1:] == [name]
+        ):
+            parent = parent.parent
+        algo_binding = parent or binding
+    hint = _algo_hint(name, algo_binding)
+    attrpath = ".".join(outer + own)
+    binding_path = ".".join(outer + own[:-1]) if platform else attrpath
+    line = expr.start_point[0] + 1
+
+    placeholder = _placeholder_algo(expr)
+    if placeholder is not None:
+        return Site(file, attrpath, binding_path, platform, line, expr.start_byte,
+                    expr.end_byte, expr.text.decode() if expr.text else "",
+                    hint or placeholder, None)
+    if expr.type not in ("string_expression", "indented_string_expression"):
+        return None
+    fragments = [c for c in expr.children if c.type != '"' and c.type != "''"]
+    if len(fragments) != 1 or fragments[0].type != "string_fragment":
+        return None  # interpolated or escaped: not a literal hash
+    fragment = fragments[0]
+    text = fragment.text.decode() if fragment.text else ""
+    try:
+        form = parse_hash(text, hint) if hint else parse_hash(text)
+    except HashError:
+        return None
+    if form.encoding is not Encoding.SRI and not form.prefixed and hint is None:
+        hint = form.hash.algo  # a bare hash whose algorithm only its length tells
+    return Site(file, attrpath, binding_path, platform, line, fragment.start_byte,
+                fragment.end_byte, text, form.hash.algo, form)
+
+
+def _syntax_error(file: Path, root: tree_sitter.Node) -> UsageError:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            row, col = node.start_point
+            return UsageError(
+                f"{file}:{row + 1}:{col + 1}: Nix syntax error; fix the file "
+                f"(`nix-instantiate --parse {file}` shows Nix's own message) and run again"
+            )
+        stack.extend(reversed(node.children))
+    return UsageError(f"{file}: Nix syntax error")
+
+
+def locate_in_bytes(file: Path, source: bytes) -> list[Site]:
+    """Every hash site in `source`, in file order; raises UsageError on a syntax error."""
+    tree = _parser().parse(source)
+    if tree.root_node.has_error:
+        raise _syntax_error(file, tree.root_node)
+    sites: list[Site] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "binding":
+            site = _site(file, node)
+            if site is not None:
+                sites.append(site)
+                continue
+        stack.extend(reversed(node.children))
+    return sorted(sites, key=lambda s: s.start)
+
+
+def read_nix_file(file: Path) -> bytes:
+    """The bytes of a Nix file, with a clear error for what cannot be one."""
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such file; check the path (or `file` in fodhash.toml)") from None
+    except IsADirectoryError:
+        raise UsageError(f"{file}: is a directory; name a .nix file") from None
+    except PermissionError:
+        raise UsageError(f"{file}: cannot be read (permission denied)") from None
+    if b"\0" in data:
+        raise UsageError(f"{file}: is a binary file, not Nix source")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{file}: is not valid UTF-8 (byte {err.start}); Nix files are UTF-8") from None
+    return data
+
+
+def locate(file: Path) -> list[Site]:
+    return locate_in_bytes(file, read_nix_file(file))
+
+
+def select(sites: list[Site], selector: str | None, where: str) -> list[Site]:
+    """The sites a target's `site` selector names: an attribute path, or its last part(s).
+
+    `outputHash` selects every platform entry of a system-keyed `outputHash`; a selector
+    that names sites of two different bindings is ambiguous and refused.
+    """
+    if selector is None:
+        return sites
+    exact = [s for s in sites if selector in (s.attrpath, s.binding)]
+    chosen = exact or [
+        s for s in sites
+        if s.attrpath.endswith("." + selector) or s.binding.endswith("." + selector)
+    ]
+    bindings = sorted({s.binding for s in chosen})
+    if not chosen:
+        known = ", ".join(sorted({s.attrpath for s in sites})) or "none"
+        raise UsageError(f"{where}: site {selector!r} matches no hash site (sites: {known})")
+    if len(bindings) > 1:
+        raise UsageError(
+            f"{where}: site {selector!r} is ambiguous, it matches {', '.join(bindings)}; "
+            "give the full attribute path"
+        )
+    return chosen
