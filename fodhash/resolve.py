@@ -208,52 +208,81 @@ class Resolver:
         return (f"FOD {name!r} ({found.path}), outside what this run updates, has a stale hash: "
                 f"specified {specified}, got {found.got.sri}.{where}")
 
-    def _build(self, fakes: dict[str, SiteRun]) -> None:
-        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
-        for path, run in fakes.items():
-            groups[self.build_args[run.target]].append(path)
-        now = time.monotonic()
+    @staticmethod
+    def _waves(fakes: dict[str, SiteRun], graph: dict[str, Derivation]) -> list[list[str]]:
+        """Split the builds so that no two in one `nix-store` call share an output path.
+
+        FODs with the same name and fake share an output path; in one call Nix builds them
+        one after another and polls the path's lock every 5 s (Nix 2.8). Successive calls
+        build them back to back instead.
+        """
+        waves: list[list[str]] = []
+        taken: list[set[str]] = []
+        for path in fakes:
+            outputs = set(graph[path].output_paths)
+            for wave, used in zip(waves, taken, strict=True):
+                if not outputs & used:
+                    wave.append(path)
+                    used |= outputs
+                    break
+            else:
+                waves.append([path])
+                taken.append(outputs)
+        return waves
+
+    def _build(self, fakes: dict[str, SiteRun], graph: dict[str, Derivation]) -> None:
         for run in set(fakes.values()):
-            run.started = now
+            run.started = time.monotonic()
             self._set(run, Status.BUILDING)
-        results: dict[SiteRun, list[Hash]] = defaultdict(list)
-        for build_args, paths in groups.items():
-            jobs = self.options.jobs or len(paths)
-            result = nix.realise(paths, jobs=jobs, on_line=self.events.log,
-                                 nix_args=build_args, timeout=self._remaining())
-            output = result.stdout
-            failures = {f.path: f for f in mismatch.parse_failures(output)}
-            outside: list[str] = []
-            for found in mismatch.parse_mismatches(output):
-                if found.path in fakes:
-                    results[fakes[found.path]].append(found.got)
-                else:
-                    outside.append(self._outside_message(found))
-            for path in paths:
-                run = fakes[path]
-                if run in results or run.status.done:
-                    continue
-                run.seconds = time.monotonic() - (run.started or now)
-                if path in failures:
-                    message = f"the builder failed:\n{failures[path].message}"
-                elif outside:
-                    message = "\n".join(outside)
-                elif result.ok:
-                    message = ("built with a fake hash without a mismatch: the fake's output "
-                               "path is already valid in the store; fodhash cannot learn the hash")
-                else:
-                    message = f"a dependency failed to build:\n{result.tail()}"
-                self._set(run, Status.FAILED, message)
-        for run, gots in results.items():
-            run.seconds = time.monotonic() - (run.started or now)
-            if len(set(gots)) > 1:
+        gots: dict[SiteRun, list[Hash]] = defaultdict(list)
+        for wave in self._waves(fakes, graph):
+            by_args: dict[tuple[str, ...], list[str]] = defaultdict(list)
+            for path in wave:
+                by_args[self.build_args[fakes[path].target]].append(path)
+            for build_args, paths in by_args.items():
+                self._realise(paths, build_args, fakes, gots)
+        for run, values in gots.items():
+            if run.status.done:
+                continue
+            run.seconds = time.monotonic() - (run.started or 0.0)
+            if len(set(values)) > 1:
                 self._set(run, Status.FAILED,
                           "its hash is used by several derivations whose outputs differ: "
-                          + ", ".join(g.sri for g in gots))
+                          + ", ".join(g.sri for g in values))
                 continue
-            run.new = gots[0]
-            same = run.site.current == run.new
-            self._set(run, Status.OK if same else Status.UPDATED)
+            run.new = values[0]
+            self._set(run, Status.OK if run.site.current == run.new else Status.UPDATED)
+
+    def _realise(self, paths: list[str], build_args: tuple[str, ...], fakes: dict[str, SiteRun],
+                 gots: dict[SiteRun, list[Hash]]) -> None:
+        """One `nix-store --realise --keep-going`; every got: mapped to its site by .drv path."""
+        jobs = self.options.jobs or len(paths)
+        result = nix.realise(paths, jobs=jobs, on_line=self.events.log, nix_args=build_args,
+                             timeout=self._remaining())
+        failures = {f.path: f for f in mismatch.parse_failures(result.stdout)}
+        outside: list[str] = []
+        found_paths: set[str] = set()
+        for found in mismatch.parse_mismatches(result.stdout):
+            if found.path in fakes:
+                gots[fakes[found.path]].append(found.got)
+                found_paths.add(found.path)
+            else:
+                outside.append(self._outside_message(found))
+        for path in paths:
+            run = fakes[path]
+            if path in found_paths or run.status.done:
+                continue
+            run.seconds = time.monotonic() - (run.started or 0.0)
+            if path in failures:
+                message = f"the builder failed:\n{failures[path].message}"
+            elif outside:
+                message = "\n".join(outside)
+            elif result.ok:
+                message = ("built with a fake hash without a mismatch: the fake's output "
+                           "path is already valid in the store; fodhash cannot learn the hash")
+            else:
+                message = f"a dependency failed to build:\n{result.tail()}"
+            self._set(run, Status.FAILED, message)
 
     def run(self, events: Events | None = None) -> list[SiteRun]:
         """Resolve every site; files end with the true hashes or their original bytes."""
@@ -297,7 +326,7 @@ class Resolver:
                     self._set(run, Status.QUEUED)
             fakes = {p: r for p, r in fakes.items() if r.status is Status.QUEUED}
             if fakes:
-                self._build(fakes)
+                self._build(fakes, fake_graph)
             for run in pending:
                 failed = [u for u in run.upstream if u.status is Status.FAILED]
                 if run.status is Status.WAITING and failed:

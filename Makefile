@@ -1,0 +1,47 @@
+# fodhash: `make run` shows the tool on the bundled example repository, `make test` runs
+# the whole suite. Both set up everything first (virtual environment, Nix from Debian).
+
+VENV    := .venv
+BIN     := $(VENV)/bin
+SCRATCH := scratch/example
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# The machines this project runs on reach no binary cache; without this every Nix call
+# first retries cache.nixos.org for 5 s. A NIX_CONFIG of your own wins.
+export NIX_CONFIG ?= substituters =
+
+.PHONY: run test bench lint setup nix clean
+
+setup: $(VENV)/.installed nix
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+nix:
+	@command -v nix-build >/dev/null 2>&1 || { \
+	  echo "Installing Nix from Debian (nix-bin)"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nix-bin git; }
+
+# Copy the example repository (every hash stale) to a scratch folder and fix every hash.
+run: setup
+	rm -rf $(SCRATCH) && mkdir -p $(dir $(SCRATCH)) && cp -r fixtures/example $(SCRATCH)
+	cd $(SCRATCH) && git init -q && git add -A   # the flake target needs a git tree
+	cd $(SCRATCH) && ../../$(BIN)/fodhash update --all
+	@echo "The resolved repository is in $(SCRATCH) (git diff there shows every change)."
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check fodhash tests
+	$(BIN)/mypy fodhash
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) scratch .pytest_cache

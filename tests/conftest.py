@@ -1,0 +1,32 @@
+"""Shared test set-up: no test touches the user's cache or home, Nix runs offline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import copy_fixture
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("FODHASH_CACHE_DIR", str(cache))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache / "xdg"))
+    # No binary cache is reachable here; without this each Nix call retries for 5 s.
+    monkeypatch.setenv("NIX_CONFIG", os.environ.get("NIX_CONFIG", "substituters ="))
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Iterator[Path]:
+    yield copy_fixture("example", tmp_path)
+
+
+@pytest.fixture
+def shapes(tmp_path: Path) -> Iterator[Path]:
+    yield copy_fixture("shapes", tmp_path)
+
+
