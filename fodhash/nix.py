@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # `nix show-derivation` and flakes are experimental in the Nix versions fodhash supports;
 # enabling them per call changes nothing else in the user's configuration.
 EXPERIMENTAL = ("--extra-experimental-features", "nix-command flakes")
+STOP_GRACE = 10.0  # seconds Nix gets to stop its builders before it is killed
 
 
 class NixTimeout(FodhashError):
@@ -62,9 +63,45 @@ def require(program: str) -> str:
     return found
 
 
-def _kill_group(pid: int) -> None:
+def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, sig)
+
+
+def _stop(pid: int, exited: Callable[[float], bool]) -> None:
+    """Stop Nix and everything it started.
+
+    Nix runs each builder in a session of its own, out of reach of our process group, and
+    kills them itself when interrupted; so interrupt it first, and SIGKILL the group only if
+    it does not exit in time.
+    """
+    _signal_group(pid, signal.SIGTERM)
+    if not exited(STOP_GRACE):
+        _signal_group(pid, signal.SIGKILL)
+        exited(STOP_GRACE)
+
+
+def _popen_exited(proc: subprocess.Popen[str]) -> Callable[[float], bool]:
+    def wait(seconds: float) -> bool:
+        try:
+            proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    return wait
+
+
+def _child_exited(child: pexpect.spawn) -> Callable[[float], bool]:
+    def wait(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while child.isalive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    return wait
 
 
 def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None = None) -> ProcessResult:
@@ -82,12 +119,10 @@ def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None =
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        proc.communicate()
+        _stop(proc.pid, _popen_exited(proc))
         raise NixTimeout(f"`{' '.join(args)}` ran over the {timeout:g} s timeout") from None
     except BaseException:
-        _kill_group(proc.pid)
-        proc.communicate()
+        _stop(proc.pid, _popen_exited(proc))
         raise
     return ProcessResult(tuple(args), proc.returncode, stdout, stderr, time.monotonic() - start)
 
@@ -121,7 +156,7 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
                 raise NixTimeout(f"`{' '.join(args)}` ran over the {timeout:g} s timeout")
     finally:
         if child.isalive():
-            _kill_group(child.pid)
+            _stop(child.pid, _child_exited(child))
         child.close(force=True)
     code = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)
     return ProcessResult(tuple(args), code, "".join(chunks), "", time.monotonic() - start)
@@ -172,6 +207,18 @@ def realise(drvs: Sequence[str], *, jobs: int, on_line: Callable[[str], None],
     args = ["nix-store", "--realise", "--keep-going", "--max-jobs", str(jobs),
             *nix_args, *drvs]
     return stream(args, on_line, timeout=timeout)
+
+
+def build_log(drv: str, lines: int = 25) -> str:
+    """The last lines of a build's log, as Nix stored it (`nix-store --read-log`).
+
+    `nix-store --realise` prints builders' output unprefixed and interleaved, so the stored
+    log is the one reliable place to find the lines of one failed build.
+    """
+    result = run(["nix-store", "--read-log", drv])
+    if not result.ok:
+        return ""
+    return "\n".join(f"> {line}" for line in result.stdout.splitlines()[-lines:])
 
 
 def version() -> str:

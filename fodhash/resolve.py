@@ -274,7 +274,9 @@ class Resolver:
                 continue
             run.seconds = time.monotonic() - (run.started or 0.0)
             if path in failures:
-                message = f"the builder failed:\n{failures[path].message}"
+                log = nix.build_log(path)
+                message = f"the builder failed: {failures[path].message}"
+                message += f"\nlast lines of its log:\n{log}" if log else ""
             elif outside:
                 message = "\n".join(outside)
             elif result.ok:

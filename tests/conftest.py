@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import copy_fixture
+from helpers import copy_all_fixtures, copy_fixture
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +27,6 @@ def example(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def shapes(tmp_path: Path) -> Iterator[Path]:
-    yield copy_fixture("shapes", tmp_path)
+    yield copy_all_fixtures(tmp_path) / "shapes"
 
 

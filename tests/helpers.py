@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -31,3 +33,37 @@ def snapshot(root: Path) -> dict[str, bytes]:
     """Every file's bytes below root (outside .git)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+def copy_all_fixtures(dest: Path) -> Path:
+    """All of fixtures/ (the shape files import ../example), as a git work tree."""
+    target = dest / "fixtures"
+    shutil.copytree(FIXTURES, target)
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=target, check=True)
+    return target
+
+
+def nix_json(*args: str, cwd: Path | None = None) -> Any:
+    out = subprocess.run(["nix", "--extra-experimental-features", "nix-command flakes", *args],
+                         cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def fods_of(file: Path, *attrs: str) -> list[str]:
+    """The fixed-output .drv files in the closure of FILE (or its -A attributes)."""
+    flags = [a for attr in attrs for a in ("-A", attr)]
+    tops = subprocess.run(["nix-instantiate", str(file), *flags], capture_output=True, text=True,
+                          check=True).stdout.split()
+    graph = nix_json("show-derivation", "-r", *tops)
+    return sorted(p for p, d in graph.items() if d["outputs"].get("out", {}).get("hash"))
+
+
+def assert_fods_build_and_check(fods: list[str]) -> None:
+    """Each FOD builds with the hash now in its .drv, and rebuilding it reproduces that hash
+    (`--check` re-runs the builder and compares, so an old output in the store proves nothing)."""
+    assert fods, "no FOD to check"
+    subprocess.run(["nix-store", "--realise", *fods], capture_output=True, text=True, check=True)
+    check = subprocess.run(["nix-store", "--realise", "--check", *fods], capture_output=True,
+                           text=True, check=False)
+    assert check.returncode == 0, check.stderr

@@ -1,0 +1,95 @@
+"""`fodhash cache ...`: show, clear, export and import the result cache (logic in cache.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from fodhash.cache import ResultCache
+
+app = typer.Typer(
+    help="Show, clear, export and import the cache of resolved hashes.",
+    no_args_is_help=True,
+)
+
+PlatformOption = Annotated[
+    str | None,
+    typer.Option("--platform", metavar="SYSTEM",
+                 help="Only entries of this platform, e.g. x86_64-linux."),
+]
+
+
+def _console() -> Console:
+    # Off a terminal (CI logs, pipes) rich would fold paths at 80 columns; keep lines whole.
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=240, soft_wrap=True)
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _scope(platform: str | None) -> str:
+    return f" of platform {escape(platform)}" if platform else ""
+
+
+@app.command("info")
+def info() -> None:
+    """Where the cache is, how big it is, and how many hashes it holds per platform."""
+    with ResultCache() as cache:
+        found = cache.info()
+    out = _console()
+    out.print(f"location: {escape(str(found.location))}", highlight=False)
+    out.print(f"size:     {_size(found.size)}", highlight=False)
+    out.print(f"entries:  {found.total}", highlight=False)
+    if found.platforms:
+        table = Table("platform", "entries", box=None, pad_edge=False)
+        for platform, count in found.platforms.items():
+            table.add_row(escape(platform), str(count))
+        out.print(table)
+
+
+@app.command("clear")
+def clear(platform: PlatformOption = None) -> None:
+    """Remove every cached hash (or only those of one platform)."""
+    with ResultCache() as cache:
+        removed = cache.clear(platform)
+    _console().print(f"removed {removed} entries{_scope(platform)}", highlight=False)
+
+
+@app.command("export")
+def export(
+    file: Annotated[Path, typer.Argument(help="JSON file to write (docs/cache-format.md).",
+                                         dir_okay=False, show_default=False)],
+    platform: PlatformOption = None,
+) -> None:
+    """Write the cached hashes to a JSON file, e.g. a CI artifact for another machine."""
+    with ResultCache() as cache:
+        count = cache.export(file, platform)
+    _console().print(f"exported {count} entries{_scope(platform)} to {escape(str(file))}",
+                     highlight=False)
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="JSON files written by `fodhash cache "
+                                                     "export`.", show_default=False)],
+) -> None:
+    """Add the hashes of exported files to the cache: all files are checked first, and a bad
+    file imports nothing."""
+    with ResultCache() as cache:
+        count = cache.import_files(files)
+    _console().print(f"imported {count} new or updated entries from {len(files)} file(s)",
+                     highlight=False)

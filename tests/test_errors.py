@@ -1,0 +1,172 @@
+"""Bad input and failures: a clear message, the documented exit code, every file untouched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import fodhash, snapshot
+
+FOD = """{{ system ? builtins.currentSystem }}:
+derivation {{
+  name = "{name}";
+  inherit system;
+  builder = "/bin/sh";
+  args = [ "-c" "PATH=/usr/bin:/bin; {script}" ];
+  outputHashMode = "flat";
+  outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=";
+}}
+"""
+
+
+def write(root: Path, name: str, text: str) -> Path:
+    path = root / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    write(tmp_path, "ok.nix", FOD.format(name="ok", script="echo ok > $out"))
+    write(tmp_path, "fodhash.toml", '[targets.ok]\nfile = "ok.nix"\n')
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "message"),
+    [
+        pytest.param(["nope"], {}, "unknown target 'nope'; targets: ok", id="unknown-target"),
+        pytest.param(["missing.nix"], {}, "missing.nix: no such file", id="missing-file"),
+        pytest.param(["bad.nix"], {"bad.nix": "{ hash = \"sha256-x\"; "}, "bad.nix:1:",
+                     id="syntax-error"),
+        pytest.param(["none.nix"], {"none.nix": "{ a = 1; }\n"}, "no hash site found",
+                     id="no-site"),
+        pytest.param(["sel"], {"fodhash.toml": '[targets.sel]\nfile = "ok.nix"\nsite = "x"\n'},
+                     "site 'x' matches no hash site", id="selector-matches-nothing"),
+        pytest.param(["two"], {"two.nix": '{ a.hash = "" ; b.hash = ""; }\n',
+                               "fodhash.toml": '[targets.two]\nfile = "two.nix"\nsite = "hash"\n'},
+                     "is ambiguous, it matches a.hash, b.hash", id="selector-matches-several"),
+        pytest.param(["x"], {"fodhash.toml": "[targets.x\n"}, "not valid TOML", id="bad-toml"),
+        pytest.param(["x"], {"fodhash.toml": '[targets.x]\nfile = "ok.nix"\nfiel = 1\n'},
+                     "unknown key(s) fiel", id="unknown-key"),
+        pytest.param(["x"], {"fodhash.toml": '[targets.x]\nfile = "../outside.nix"\n'},
+                     "is outside the repository", id="outside-repository"),
+        pytest.param(["bin.nix"], {"bin.nix": "\0\1\2"}, "binary file", id="binary-file"),
+        pytest.param([], {}, "name a target", id="nothing-named"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(repo: Path, args: list[str],
+                                                   files: dict[str, str], message: str) -> None:
+    for name, text in files.items():
+        write(repo, name, text)
+    before = snapshot(repo)
+    result = fodhash("update", *args, cwd=repo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split()), result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(repo) == before
+
+
+def test_nix_not_on_path(repo: Path) -> None:
+    before = snapshot(repo)
+    result = subprocess.run([sys.executable, "-m", "fodhash", "update", "ok"], cwd=repo,
+                            env={**os.environ, "PATH": str(repo)}, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 2
+    assert "nix-instantiate is not on PATH" in result.stderr
+    assert snapshot(repo) == before
+
+
+@pytest.mark.nix
+def test_evaluation_error_is_reported_and_files_restored(repo: Path) -> None:
+    write(repo, "eval.nix", FOD.format(name="e", script="true").replace(
+        "derivation {", 'assert throw "evaluation failed on purpose"; derivation {'))
+    before = snapshot(repo)
+    result = fodhash("update", "eval.nix", cwd=repo)
+    assert result.returncode == 1
+    assert "Nix could not evaluate it" in result.stderr
+    assert "evaluation failed on purpose" in result.stderr
+    assert snapshot(repo) == before
+
+
+@pytest.mark.nix
+def test_builder_failure_shows_its_log_and_restores(repo: Path) -> None:
+    write(repo, "fail.nix", FOD.format(name="fail", script="echo compiler exploded; exit 3"))
+    before = snapshot(repo)
+    result = fodhash("update", "fail.nix", cwd=repo)
+    assert result.returncode == 1
+    assert "the builder failed" in result.stdout
+    assert "compiler exploded" in result.stdout
+    assert snapshot(repo) == before
+
+
+@pytest.mark.nix
+def test_resolved_and_failed_sites_in_one_run(repo: Path) -> None:
+    write(repo, "mixed.nix", """{ system ? builtins.currentSystem }:
+let fod = { name, script, hash }: derivation {
+  inherit name system; builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; ${script}" ];
+  outputHashMode = "flat"; outputHash = hash;
+}; in {
+  good = fod { name = "good"; script = "echo good > $out"; hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; };
+  bad = fod { name = "bad"; script = "exit 1"; hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; };
+}
+""")
+    original = (repo / "mixed.nix").read_text()
+    result = fodhash("update", "mixed.nix", cwd=repo)
+    assert result.returncode == 1
+    after = (repo / "mixed.nix").read_text()
+    # The good site holds its true hash, the bad one its original text: nothing else moved.
+    good_line = [line for line in after.splitlines() if line.startswith("  good =")][0]
+    assert "WmV5WDLj" not in good_line
+    assert after.replace(good_line, [line for line in original.splitlines()
+                                     if line.startswith("  good =")][0]) == original
+
+
+def _start_slow(repo: Path, *extra: str) -> tuple[subprocess.Popen[str], bytes]:
+    write(repo, "slow.nix", FOD.format(name="slow", script="echo slow-builder; sleep 47.5"))
+    original = (repo / "slow.nix").read_bytes()
+    proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", "slow.nix", *extra],
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Wait until the build runs: the canonical fake is in the file and the builder sleeps.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if _builder_running() and b"sha256-AAAA" in (repo / "slow.nix").read_bytes():
+            return proc, original
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the slow build never started")
+
+
+def _builder_running() -> bool:
+    result = subprocess.run(["pgrep", "-f", "sleep 47.5"], capture_output=True, check=False)
+    return result.returncode == 0
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_during_build_restores_files_and_kills_nix(repo: Path, sig: int) -> None:
+    proc, original = _start_slow(repo)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert (repo / "slow.nix").read_bytes() == original
+    time.sleep(0.5)
+    assert not _builder_running(), "the builder outlived fodhash"
+
+
+@pytest.mark.nix
+def test_timeout_kills_nix_and_restores(repo: Path) -> None:
+    write(repo, "slow.nix", FOD.format(name="slow", script="echo slow-builder; sleep 47.5"))
+    before = snapshot(repo)
+    started = time.monotonic()
+    result = fodhash("update", "slow.nix", "--timeout", "3", cwd=repo)
+    assert time.monotonic() - started < 40
+    assert result.returncode == 1
+    assert "timeout" in result.stderr
+    assert snapshot(repo) == before
+    assert not _builder_running()

@@ -1,0 +1,128 @@
+"""`fodhash update` end to end with the real Nix on copies of the fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import FIXTURES, assert_fods_build_and_check, fodhash, fods_of, snapshot
+
+from fodhash.patch import apply_edits
+from fodhash.sites import locate_in_bytes
+
+pytestmark = pytest.mark.nix
+
+EXAMPLE_EXPECTED = json.loads((FIXTURES / "example" / "expected.json").read_text())
+SHAPES_EXPECTED = json.loads((FIXTURES / "shapes" / "expected.json").read_text())
+
+
+def expected_bytes(original: bytes, file: Path, expected: dict[str, str]) -> bytes:
+    """The original with exactly the expected literals written in, nothing else changed."""
+    edits = {}
+    for site in locate_in_bytes(file, original):
+        if site.attrpath in expected:
+            edits[(site.start, site.end)] = site.quote(expected[site.attrpath])
+    assert set(expected) <= {s.attrpath for s in locate_in_bytes(file, original)}
+    return apply_edits(original, edits)
+
+
+def assert_resolved(root: Path, before: dict[str, bytes], expected: dict[str, dict[str, str]]) -> None:
+    after = snapshot(root)
+    assert set(after) == set(before), "files appeared or vanished"
+    for name, data in before.items():
+        wanted = expected_bytes(data, root / name, expected[name]) if name in expected else data
+        assert after[name] == wanted, f"{name} differs from the original outside its literals"
+
+
+def test_update_all_resolves_the_example_repository(example: Path) -> None:
+    before = snapshot(example)
+    result = fodhash("update", "--all", "--json", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert_resolved(example, before, EXAMPLE_EXPECTED)
+
+    report = json.loads(result.stdout)
+    statuses = {(s["file"], s["site"]): s["status"] for s in report["sites"]}
+    assert statuses[("webui-deps.nix", "outputHash.aarch64-darwin")] == "skipped"
+    assert statuses[("sources.nix", "authentik.hash")] == "updated"
+    assert report["counts"]["failed"] == 0
+    assert report["counts"]["updated"] == sum(len(v) for v in EXAMPLE_EXPECTED.values())
+
+    # The patched hashes are the true ones: every FOD builds and rebuilds to them.
+    assert_fods_build_and_check(fods_of(example / "test-build.nix"))
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES_EXPECTED))
+def test_update_a_bare_file_of_each_shape(shapes: Path, name: str) -> None:
+    before = snapshot(shapes)
+    result = fodhash("update", name, cwd=shapes)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert_resolved(shapes, before, {name: SHAPES_EXPECTED[name]})
+    assert_fods_build_and_check(fods_of(shapes / name))
+
+
+def test_second_run_changes_nothing(example: Path) -> None:
+    assert fodhash("update", "--all", cwd=example).returncode == 0
+    resolved = snapshot(example)
+    result = fodhash("update", "--all", "--json", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(example) == resolved
+    statuses = {s["status"] for s in json.loads(result.stdout)["sites"]}
+    assert statuses <= {"ok", "skipped"}
+
+
+def test_dry_run_leaves_every_file_byte_identical(example: Path) -> None:
+    before = snapshot(example)
+    result = fodhash("update", "--all", "--dry-run", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(example) == before
+    assert "+      \"x86_64-linux\" = \"sha256-US6xyurZ71KZAzFPOmHP0tEHI3UOQ5gLeIpiDIkUYMs=\";" in result.stdout
+    assert "--- a/sources.nix" in result.stdout
+
+
+def test_chain_across_targets_resolves_whatever_the_order(example: Path) -> None:
+    """webui-deps consumes the source of another target; naming it first changes nothing."""
+    before = snapshot(example)
+    result = fodhash("update", "webui-deps", "sources", cwd=example)
+    assert result.returncode == 0, result.stderr
+    wanted = {k: EXAMPLE_EXPECTED[k] for k in ("webui-deps.nix", "sources.nix")}
+    assert_resolved(example, before, wanted)
+
+
+def test_stale_fod_outside_the_target_is_named_with_the_fix(example: Path) -> None:
+    before = snapshot(example)
+    result = fodhash("update", "python-deps", cwd=example)
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert "outside what this run updates" in out
+    assert EXAMPLE_EXPECTED["sources.nix"]["authentik.hash"] in out  # its true hash
+    assert "fodhash update sources" in out
+    assert snapshot(example) == before
+
+
+def test_flake_target(example: Path) -> None:
+    assert fodhash("update", "sources", cwd=example).returncode == 0
+    before = snapshot(example)
+    result = fodhash("update", "python-deps-flake", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert_resolved(example, before, {"python-deps.nix": EXAMPLE_EXPECTED["python-deps.nix"]})
+
+
+def test_site_selector_limits_the_sites(example: Path) -> None:
+    with (example / "fodhash.toml").open("a") as config:
+        config.write('\n[targets.blueprints]\nfile = "vendored.nix"\nsite = "blueprints.hash"\n')
+    before = snapshot(example)
+    result = fodhash("update", "blueprints", "--jobs", "1", cwd=example)
+    assert result.returncode == 0, result.stderr
+    wanted = {"vendored.nix": {"blueprints.hash": EXAMPLE_EXPECTED["vendored.nix"]["blueprints.hash"]}}
+    assert_resolved(example, before, wanted)
+
+
+def test_selected_site_whose_fod_consumes_a_stale_unselected_site(example: Path) -> None:
+    before = snapshot(example)
+    result = fodhash("update", "authentik-server", cwd=example)
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert "authentik.nix" in out and "src.hash" in out
+    assert "fodhash update authentik" in out
+    assert snapshot(example) == before
