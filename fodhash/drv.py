@@ -106,7 +106,7 @@ def difference(a: Derivation, b: Derivation) -> int:
     """How far apart two derivations are, ignoring what a fake hash changes in fetchers."""
     na = a.normal_form(ignore_env=FAKE_DEPENDENT_ENV)
     nb = b.normal_form(ignore_env=FAKE_DEPENDENT_ENV)
-    score = sum(na[k] != nb[k] for k in ("name", "system", "builder", "args"))
+    score: int = sum(na[k] != nb[k] for k in ("name", "system", "builder", "args"))
     keys = set(na["env"]) | set(nb["env"])
     score += sum(na["env"].get(k) != nb["env"].get(k) for k in keys)
     score += len(set(na["inputDrvs"]) ^ set(nb["inputDrvs"]))

@@ -90,11 +90,12 @@ class Hash:
     def encode(self, encoding: Encoding, *, prefixed: bool = False) -> str:
         if encoding is Encoding.SRI:
             return self.sri
-        body = {
-            Encoding.NIX32: lambda: nix32_encode(self.digest),
-            Encoding.BASE16: lambda: self.digest.hex(),
-            Encoding.BASE64: lambda: base64.b64encode(self.digest).decode(),
-        }[encoding]()
+        if encoding is Encoding.NIX32:
+            body = nix32_encode(self.digest)
+        elif encoding is Encoding.BASE16:
+            body = self.digest.hex()
+        else:
+            body = base64.b64encode(self.digest).decode()
         return f"{self.algo}:{body}" if prefixed else body
 
     def __str__(self) -> str:

@@ -92,7 +92,7 @@ def _popen_exited(proc: subprocess.Popen[str]) -> Callable[[float], bool]:
     return wait
 
 
-def _child_exited(child: pexpect.spawn) -> Callable[[float], bool]:
+def _child_exited(child: pexpect.spawn[str]) -> Callable[[float], bool]:
     def wait(seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while child.isalive():
@@ -155,7 +155,7 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
             else:
                 raise NixTimeout(f"`{' '.join(args)}` ran over the {timeout:g} s timeout")
     finally:
-        if child.isalive():
+        if child.isalive() and child.pid is not None:
             _stop(child.pid, _child_exited(child))
         child.close(force=True)
     code = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)

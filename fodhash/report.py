@@ -23,6 +23,7 @@ class SiteJSON(TypedDict):
     platform: str | None
     old: str
     new: str | None
+    written: str | None
     status: str
     seconds: float
     message: str
@@ -42,6 +43,7 @@ def site_json(run: SiteRun, root: Path) -> SiteJSON:
         "platform": site.platform,
         "old": site.text,
         "new": run.new.sri if run.new else None,
+        "written": run.final_text(),
         "status": str(run.status),
         "seconds": round(run.seconds, 3),
         "message": run.message if run.status in (Status.FAILED, Status.SKIPPED) else "",

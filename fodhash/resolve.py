@@ -200,7 +200,8 @@ class Resolver:
         where = ""
         for target, site in self.known:
             if found.specified is not None and site.current == found.specified:
-                where = f" It is set at {site.file}:{site.line} ({site.attrpath}); run `fodhash update {target}`."
+                where = (f" It is set at {site.file}:{site.line} ({site.attrpath}); "
+                         f"run `fodhash update {target}`.")
                 break
         else:
             where = " Update the file that sets it (fodhash update FILE) and run again."
@@ -223,7 +224,7 @@ class Resolver:
             for wave, used in zip(waves, taken, strict=True):
                 if not outputs & used:
                     wave.append(path)
-                    used |= outputs
+                    used.update(outputs)
                     break
             else:
                 waves.append([path])

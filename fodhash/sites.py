@@ -168,7 +168,7 @@ def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
                     hint or placeholder, None)
     if expr.type not in ("string_expression", "indented_string_expression"):
         return None
-    fragments = [c for c in expr.children if c.type != '"' and c.type != "''"]
+    fragments = [c for c in expr.children if c.type not in {'"', "''"}]
     if len(fragments) != 1 or fragments[0].type != "string_fragment":
         return None  # interpolated or escaped: not a literal hash
     fragment = fragments[0]
