@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fodhash.boundary import console, guarded
 from fodhash.cache import ResultCache
 
 app = typer.Typer(
@@ -22,12 +22,6 @@ PlatformOption = Annotated[
     typer.Option("--platform", metavar="SYSTEM",
                  help="Only entries of this platform, e.g. x86_64-linux."),
 ]
-
-
-def _console() -> Console:
-    # Off a terminal (CI logs, pipes) rich would fold paths at 80 columns; keep lines whole.
-    probe = Console()
-    return probe if probe.is_terminal else Console(width=240, soft_wrap=True)
 
 
 def _size(size: int) -> str:
@@ -46,11 +40,12 @@ def _scope(platform: str | None) -> str:
 
 
 @app.command("info")
+@guarded
 def info() -> None:
     """Where the cache is, how big it is, and how many hashes it holds per platform."""
     with ResultCache() as cache:
         found = cache.info()
-    out = _console()
+    out = console()
     out.print(f"location: {escape(str(found.location))}", highlight=False)
     out.print(f"size:     {_size(found.size)}", highlight=False)
     out.print(f"entries:  {found.total}", highlight=False)
@@ -62,14 +57,16 @@ def info() -> None:
 
 
 @app.command("clear")
+@guarded
 def clear(platform: PlatformOption = None) -> None:
     """Remove every cached hash (or only those of one platform)."""
     with ResultCache() as cache:
         removed = cache.clear(platform)
-    _console().print(f"removed {removed} entries{_scope(platform)}", highlight=False)
+    console().print(f"removed {removed} entries{_scope(platform)}", highlight=False)
 
 
 @app.command("export")
+@guarded
 def export(
     file: Annotated[Path, typer.Argument(help="JSON file to write (docs/cache-format.md).",
                                          dir_okay=False, show_default=False)],
@@ -78,11 +75,12 @@ def export(
     """Write the cached hashes to a JSON file, e.g. a CI artifact for another machine."""
     with ResultCache() as cache:
         count = cache.export(file, platform)
-    _console().print(f"exported {count} entries{_scope(platform)} to {escape(str(file))}",
+    console().print(f"exported {count} entries{_scope(platform)} to {escape(str(file))}",
                      highlight=False)
 
 
 @app.command("import")
+@guarded
 def import_(
     files: Annotated[list[Path], typer.Argument(help="JSON files written by `fodhash cache "
                                                      "export`.", show_default=False)],
@@ -91,5 +89,5 @@ def import_(
     file imports nothing."""
     with ResultCache() as cache:
         count = cache.import_files(files)
-    _console().print(f"imported {count} new or updated entries from {len(files)} file(s)",
+    console().print(f"imported {count} new or updated entries from {len(files)} file(s)",
                      highlight=False)

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import logging
-import signal
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from fodhash import __version__, config, update
-from fodhash.errors import FodhashError
+from fodhash import __version__, cache_cmd, config, update
+from fodhash.boundary import console, guarded
 from fodhash.resolve import Options
-
-EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="fodhash",
@@ -57,34 +50,8 @@ def _load_config(path: Path | None) -> config.Config:
     return config.load(found)
 
 
-def _console(*, stderr: bool = False) -> Console:
-    # Off a terminal (CI logs, pipes) rich would fold hashes at 80 columns; keep lines whole.
-    probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=240, soft_wrap=True)
-
-
-def _sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # unwinds like Ctrl-C: files restored, Nix killed, exit 130
-
-
-def _guarded(body: Callable[[], int]) -> None:
-    """The one error boundary: a clear message and an exit code, never a traceback."""
-    err = Console(stderr=True)
-    previous = signal.signal(signal.SIGTERM, _sigterm)
-    try:
-        code = body()
-    except FodhashError as error:
-        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(error.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]: every file fodhash touched holds its original bytes")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    raise typer.Exit(code)
-
-
 @app.command("update")
+@guarded
 def update_command(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Targets from fodhash.toml, or paths to .nix files.", show_default=False)] = None,
@@ -97,21 +64,22 @@ def update_command(
         "--jobs", "-j", min=1, help="Parallel builds (default: every ready FOD at once).")] = None,
     timeout: Annotated[float | None, typer.Option(
         "--timeout", min=0.1, help="Give up (and restore every file) after SECONDS.")] = None,
+    no_cache: Annotated[bool, typer.Option(
+        "--no-cache", help="Build every FOD, even those in the cache (results are still stored).")
+    ] = False,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
 
-    def body() -> int:
-        cfg = _load_config(config_path)
-        chosen = config.resolve_targets(cfg, targets or [], all_targets, Path.cwd())
-        return update.update(chosen, cfg, out=_console(), err=_console(stderr=True),
-                             dry_run=dry_run, as_json=as_json,
-                             options=Options(jobs=jobs, timeout=timeout))
+    cfg = _load_config(config_path)
+    chosen = config.resolve_targets(cfg, targets or [], all_targets, Path.cwd())
+    code = update.update(chosen, cfg, out=console(), err=console(stderr=True),
+                         dry_run=dry_run, as_json=as_json,
+                         options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache))
+    raise typer.Exit(code)
 
-    _guarded(body)
+
+app.add_typer(cache_cmd.app, name="cache")
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
+    app()

@@ -84,6 +84,7 @@ class Derivation:
         return {
             "name": self.name,
             "system": self.system,
+            "hashAlgo": str(self.output_hash.algo) if self.output_hash else None,
             "builder": self.builder,
             "args": list(self.args),
             "env": env,

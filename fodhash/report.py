@@ -51,9 +51,9 @@ def site_json(run: SiteRun, root: Path) -> SiteJSON:
 
 
 def document(runs: list[SiteRun], root: Path, *, system: str, nix_version: str,
-             dry_run: bool) -> dict[str, Any]:
-    counts: dict[str, int] = {str(s): 0 for s in (Status.UPDATED, Status.OK, Status.SKIPPED,
-                                                  Status.FAILED)}
+             dry_run: bool, stats: dict[str, int]) -> dict[str, Any]:
+    counts: dict[str, int] = {str(s): 0 for s in (Status.UPDATED, Status.OK, Status.CACHED,
+                                                  Status.SKIPPED, Status.FAILED)}
     for run in runs:
         counts[str(run.status)] = counts.get(str(run.status), 0) + 1
     return {
@@ -63,6 +63,7 @@ def document(runs: list[SiteRun], root: Path, *, system: str, nix_version: str,
         "dry_run": dry_run,
         "sites": [site_json(run, root) for run in runs],
         "counts": counts,
+        "stats": stats,
     }
 
 

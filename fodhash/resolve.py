@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fodhash import mismatch, nix
+from fodhash.cache import Entry, ResultCache, key_for
 from fodhash.config import Target
 from fodhash.drv import Derivation, closure, difference
 from fodhash.hashes import Hash, canonical_fake_text, sentinel
@@ -34,13 +35,14 @@ class Status(enum.StrEnum):
     QUEUED = "queued"
     BUILDING = "building"
     UPDATED = "updated"  # the literal was stale (or a placeholder) and now holds the true hash
+    CACHED = "cached"  # patched from the result cache, without a build
     OK = "ok"  # the literal already held the true hash
     SKIPPED = "skipped"  # not evaluated on this platform
     FAILED = "failed"
 
     @property
     def done(self) -> bool:
-        return self in (Status.UPDATED, Status.OK, Status.SKIPPED, Status.FAILED)
+        return self in (Status.UPDATED, Status.CACHED, Status.OK, Status.SKIPPED, Status.FAILED)
 
 
 @dataclass(eq=False)
@@ -72,7 +74,9 @@ class SiteRun:
 
     def final_text(self) -> str | None:
         """The span's text at the end of the run; None keeps the original bytes."""
-        if self.status is Status.UPDATED and self.new is not None:
+        resolved = self.status in (Status.UPDATED, Status.CACHED) and self.new is not None
+        if resolved and self.new is not None and (self.new != self.site.current
+                                                  or self.site.is_placeholder):
             return self.site.render(self.new)
         return None
 
@@ -87,12 +91,13 @@ class Events(Protocol):
 class Options:
     jobs: int | None = None  # parallel builds; None: as many as FODs are ready
     timeout: float | None = None  # seconds for the whole run
+    use_cache: bool = True  # look results up in the cache (they are stored either way)
 
 
 class Resolver:
     def __init__(self, targets: Sequence[Target], selected: Sequence[tuple[Target, Site]],
                  documents: dict[str, Document], options: Options,
-                 known: Iterable[tuple[str, Site]] = ()) -> None:
+                 known: Iterable[tuple[str, Site]] = (), cache: ResultCache | None = None) -> None:
         self.targets = list(targets)
         self.runs = [SiteRun(t.name, s, i) for i, (t, s) in enumerate(selected)]
         self.build_args = {t.name: t.build_args for t in targets}
@@ -100,8 +105,13 @@ class Resolver:
         self.events: Events = _Silent()
         self.options = options
         self.known = list(known)
+        self.cache = cache
+        self.keys: dict[SiteRun, list[str]] = {}  # cache keys of a ready site's FODs
+        self._nix_version: str | None = None
         self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
         self.evaluations = 0
+        self.builds = 0  # FOD .drv files realised
+        self._sentinel_graph: dict[str, Derivation] = {}
         self.rounds = 0
 
     # ---- files --------------------------------------------------------------------------
@@ -252,12 +262,14 @@ class Resolver:
                           + ", ".join(g.sri for g in values))
                 continue
             run.new = values[0]
+            self._store(run)
             self._set(run, Status.OK if run.site.current == run.new else Status.UPDATED)
 
     def _realise(self, paths: list[str], build_args: tuple[str, ...], fakes: dict[str, SiteRun],
                  gots: dict[SiteRun, list[Hash]]) -> None:
         """One `nix-store --realise --keep-going`; every got: mapped to its site by .drv path."""
         jobs = self.options.jobs or len(paths)
+        self.builds += len(paths)
         result = nix.realise(paths, jobs=jobs, on_line=self.events.log, nix_args=build_args,
                              timeout=self._remaining())
         failures = {f.path: f for f in mismatch.parse_failures(result.stdout)}
@@ -287,6 +299,37 @@ class Resolver:
                 message = f"a dependency failed to build:\n{result.tail()}"
             self._set(run, Status.FAILED, message)
 
+    def _from_cache(self, graph: dict[str, Derivation], ready: list[SiteRun]) -> list[SiteRun]:
+        """Patch the ready sites whose FODs are all in the cache; the rest need a build.
+
+        The key is taken from the sentinel form: a ready FOD consumes no sentinel, and a
+        fetcher's environment is the same for a sentinel as for a real hash.
+        """
+        for run in ready:
+            self.keys[run] = [key_for(graph[p]) for p in run.drvs]
+        if self.cache is None or not self.options.use_cache:
+            return ready
+        unbuilt = []
+        for run in ready:
+            entries = [self.cache.get(key) for key in self.keys[run]]
+            values = {e.hash for e in entries if e is not None}
+            if None in entries or len(values) != 1:
+                unbuilt.append(run)
+                continue
+            run.new = values.pop()
+            self._set(run, Status.CACHED)
+        return unbuilt
+
+    def _store(self, run: SiteRun) -> None:
+        if self.cache is None or run.new is None:
+            return
+        if self._nix_version is None:
+            self._nix_version = nix.version()
+        for path, key in zip(run.drvs, self.keys.get(run, []), strict=False):
+            drv = self._sentinel_graph[path]
+            self.cache.put(Entry(key=key, hash=run.new, platform=drv.system, name=drv.name,
+                                 nix_version=self._nix_version, time=time.time()))
+
     def run(self, events: Events | None = None) -> list[SiteRun]:
         """Resolve every site; files end with the true hashes or their original bytes."""
         self.events = events or _Silent()
@@ -304,12 +347,17 @@ class Resolver:
             pending = [r for r in pending if r.drvs]
             if not pending:
                 break
+            self._sentinel_graph = sentinel_graph
             ready = self._ready(sentinel_graph, pending)
             if not ready:
                 for run in pending:
                     self._set(run, Status.FAILED, "its FOD depends on itself through other sites")
                 break
             waiting = [r for r in pending if r not in ready]
+            ready = self._from_cache(sentinel_graph, ready)
+            if not ready:  # everything ready was cached: on to the sites that waited for it
+                pending = [r for r in pending if not r.status.done]
+                continue
             texts = {r: r.fake_text() for r in ready} | {r: r.sentinel_text() for r in waiting}
             self._write(texts)
             fake_graph = self._evaluate()

@@ -9,10 +9,11 @@ from pathlib import Path
 from rich.console import Console
 
 from fodhash import nix, report
+from fodhash.cache import ResultCache
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
-from fodhash.patch import Document, Transaction
-from fodhash.resolve import Options, Resolver, SiteRun, Status
+from fodhash.patch import Transaction
+from fodhash.resolve import Options, Resolver, Status
 from fodhash.sites import Site, locate_in_bytes, read_nix_file, select
 from fodhash.ui import view
 
@@ -62,31 +63,24 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
     nix.require("nix-instantiate")
     work = plan(targets)
     tx = Transaction()
-    documents: dict[str, Document] = {
-        str(path): tx.document(path, data) for path, data in work.sources.items()
-    }
-    resolver = Resolver(targets, work.selected, documents, options, known=known_sites(config))
-    with tx.guard():
+    documents = {str(path): tx.document(path, data) for path, data in work.sources.items()}
+    with ResultCache() as cache, tx.guard():
+        resolver = Resolver(targets, work.selected, documents, options,
+                            known=known_sites(config), cache=cache)
         with view(err, resolver.runs) as events:
             runs = resolver.run(events)
         finals = {Path(key): doc.written or doc.original for key, doc in documents.items()}
         if dry_run:
             tx.restore()
-    _report(runs, config.root, out=out, as_json=as_json, dry_run=dry_run,
-            diffs=[report.diff(path, work.sources[path], data, config.root)
-                   for path, data in finals.items()] if dry_run else [])
-    return 1 if any(r.status is Status.FAILED for r in runs) else 0
-
-
-def _report(runs: list[SiteRun], root: Path, *, out: Console, as_json: bool, dry_run: bool,
-            diffs: list[str]) -> None:
     if as_json:
-        doc = report.document(runs, root, system=nix.current_system(),
-                              nix_version=nix.version(), dry_run=dry_run)
+        stats = {"rounds": resolver.rounds, "evaluations": resolver.evaluations,
+                 "builds": resolver.builds}
+        doc = report.document(runs, config.root, system=nix.current_system(),
+                              nix_version=nix.version(), dry_run=dry_run, stats=stats)
         out.file.write(json.dumps(doc, indent=2) + "\n")
-        return
-    report.table(out, runs, root)
-    for text in diffs:
-        if text:
-            out.print(text, markup=False, highlight=False, end="")
-
+    else:
+        report.table(out, runs, config.root)
+        for path, data in finals.items() if dry_run else ():
+            out.print(report.diff(path, work.sources[path], data, config.root),
+                      markup=False, highlight=False, end="")
+    return 1 if any(r.status is Status.FAILED for r in runs) else 0

@@ -496,7 +496,8 @@ def test_cli_import_of_a_bad_file_raises_usage_error(cli: Callable[..., Any],
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "fodhash-cache", "version": 1, "entries": [')
     result = cli("import", str(bad))
-    assert isinstance(result.exception, UsageError)
-    assert "bad.json" in str(result.exception)
+    assert result.exit_code == 2  # the error boundary: a message, exit 2, no traceback
+    assert "bad.json" in result.output
+    assert "Traceback" not in result.output
     with ResultCache() as default:
         assert default.entries() == []

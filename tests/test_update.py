@@ -67,8 +67,23 @@ def test_second_run_changes_nothing(example: Path) -> None:
     result = fodhash("update", "--all", "--json", cwd=example)
     assert result.returncode == 0, result.stderr
     assert snapshot(example) == resolved
-    statuses = {s["status"] for s in json.loads(result.stdout)["sites"]}
-    assert statuses <= {"ok", "skipped"}
+    report = json.loads(result.stdout)
+    statuses = {s["status"] for s in report["sites"]}
+    assert statuses == {"cached", "skipped"}
+    # The fast path: nothing built, one evaluation per round (the chain takes two rounds).
+    assert report["stats"]["builds"] == 0
+    assert report["stats"]["evaluations"] == report["stats"]["rounds"] == 2
+
+
+def test_no_cache_builds_again_and_finds_the_files_correct(example: Path) -> None:
+    assert fodhash("update", "--all", cwd=example).returncode == 0
+    resolved = snapshot(example)
+    result = fodhash("update", "--all", "--no-cache", "--json", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(example) == resolved
+    report = json.loads(result.stdout)
+    assert {s["status"] for s in report["sites"]} == {"ok", "skipped"}
+    assert report["stats"]["builds"] == sum(len(v) for v in EXAMPLE_EXPECTED.values())
 
 
 def test_dry_run_leaves_every_file_byte_identical(example: Path) -> None:

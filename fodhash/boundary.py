@@ -1,0 +1,50 @@
+"""The one error boundary of every command: a clear message and an exit code, no traceback."""
+
+from __future__ import annotations
+
+import functools
+import signal
+from collections.abc import Callable
+from types import FrameType
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from fodhash.errors import FodhashError
+
+EXIT_INTERRUPTED = 130
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def console(*, stderr: bool = False) -> Console:
+    # Off a terminal (CI logs, pipes) rich would fold hashes at 80 columns; keep lines whole.
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=240, soft_wrap=True)
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: files restored, Nix stopped, exit 130
+
+
+def guarded(command: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a typer command: FodhashError -> its message and exit code; Ctrl-C or SIGTERM
+    -> 130 (typer would print "Aborted!" and exit 1)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        err = console(stderr=True)
+        previous = signal.signal(signal.SIGTERM, _sigterm)
+        try:
+            return command(*args, **kwargs)
+        except FodhashError as error:
+            err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[bold red]interrupted[/]: every file fodhash touched holds its original bytes")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapper
