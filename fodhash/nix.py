@@ -10,14 +10,17 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
-import pexpect
+from typing import TYPE_CHECKING
 
 from fodhash.drv import Derivation, parse_show_derivation
 from fodhash.errors import FodhashError, NixError, UsageError
 from fodhash.mismatch import strip_ansi
+
+if TYPE_CHECKING:
+    import pexpect
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,8 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
            timeout: float | None = None) -> ProcessResult:
     """Run a command under a pseudo-terminal (pexpect), handing each output line to `on_line`
     while it runs. Returns the same type as `run`, with the merged output in `stdout`."""
+    import pexpect  # noqa: PLC0415 - only builds stream; a warm run never pays for it
+
     argv = [require(args[0]), *args[1:]]
     log.debug("stream: %s", " ".join(argv))
     start = time.monotonic()
@@ -189,6 +194,35 @@ def instantiate(what: Instantiation, timeout: float | None = None) -> list[str]:
     if not result.ok:
         raise NixError(f"Nix could not evaluate it. {result.describe()}")
     return [line.split("!", 1)[0] for line in result.stdout.split() if line.endswith(".drv")]
+
+
+def merge(whats: Sequence[Instantiation]) -> list[Instantiation]:
+    """One instantiation per file (or per flake) and argument list, with all their attributes:
+    fewer Nix processes, and Nix evaluates what the attributes share once."""
+    merged: dict[tuple[object, ...], Instantiation] = {}
+    for what in whats:
+        # A whole file (no -A) instantiates only its top-level derivations: not mergeable
+        # with -A attributes, which may be nested.
+        group = (what.cwd, what.file, what.nix_args, bool(what.flake_refs), bool(what.attrs))
+        known = merged.get(group)
+        if known is None:
+            merged[group] = what
+        else:
+            merged[group] = Instantiation(
+                cwd=what.cwd, file=what.file, nix_args=what.nix_args,
+                attrs=tuple(dict.fromkeys(known.attrs + what.attrs)),
+                flake_refs=tuple(dict.fromkeys(known.flake_refs + what.flake_refs)))
+    return list(merged.values())
+
+
+def instantiate_all(whats: Sequence[Instantiation],
+                    timeout: float | None = None) -> dict[Instantiation, list[str]]:
+    """Instantiate several at once (each in its own Nix process, in parallel)."""
+    if len(whats) == 1:
+        return {whats[0]: instantiate(whats[0], timeout)}
+    with ThreadPoolExecutor(max_workers=min(len(whats), os.cpu_count() or 2)) as pool:
+        futures = {what: pool.submit(instantiate, what, timeout) for what in whats}
+        return {what: future.result() for what, future in futures.items()}
 
 
 def show_derivations(drvs: Sequence[str], timeout: float | None = None) -> dict[str, Derivation]:

@@ -110,6 +110,9 @@ class Resolver:
         self._nix_version: str | None = None
         self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
         self.evaluations = 0
+        self.instantiations = nix.merge([t.instantiation for t in targets])
+        self.reaches: dict[Instantiation, set[SiteRun]] = {}  # whose FODs each one evaluates
+        self._last_tops: dict[Instantiation, list[str]] = {}
         self.builds = 0  # FOD .drv files realised
         self._sentinel_graph: dict[str, Derivation] = {}
         self.rounds = 0
@@ -136,15 +139,24 @@ class Resolver:
             raise NixTimeout(f"fodhash ran over its {self.options.timeout:g} s timeout")
         return left
 
-    def _evaluate(self) -> dict[str, Derivation]:
+    def _evaluate(self, runs: Iterable[SiteRun]) -> dict[str, Derivation]:
+        """Instantiate what holds the FODs of `runs` (all, before the first evaluation) and
+        read the closure; remember which instantiation reaches which site's FODs."""
         self.evaluations += 1
-        tops: list[str] = []
-        seen: set[Instantiation] = set()
-        for target in self.targets:
-            if target.instantiation not in seen:
-                seen.add(target.instantiation)
-                tops += nix.instantiate(target.instantiation, timeout=self._remaining())
-        return nix.show_derivations(sorted(set(tops)), timeout=self._remaining())
+        wanted = set(runs)
+        needed = [i for i in self.instantiations
+                  if i not in self.reaches or self.reaches[i] & wanted]
+        tops = nix.instantiate_all(needed, timeout=self._remaining())
+        graph = nix.show_derivations(sorted({t for ts in tops.values() for t in ts}),
+                                     timeout=self._remaining())
+        self._last_tops = tops
+        return graph
+
+    def _learn_reach(self, graph: dict[str, Derivation]) -> None:
+        owner = {path: run for run in self.runs for path in run.drvs}
+        for what, tops in self._last_tops.items():
+            reach = set(tops).union(*(closure(graph, t) for t in tops))
+            self.reaches[what] = {owner[p] for p in reach if p in owner}
 
     # ---- the protocol -------------------------------------------------------------------
 
@@ -330,15 +342,48 @@ class Resolver:
             self.cache.put(Entry(key=key, hash=run.new, platform=drv.system, name=drv.name,
                                  nix_version=self._nix_version, time=time.time()))
 
+    def _unchanged(self) -> bool:
+        """The fast path for a repository where nothing changed since the last run.
+
+        Evaluate the files as they are: each FOD whose output hash is a site's literal
+        belongs to it (every upstream hash is then real, so every key is final at once). If
+        every such FOD is in the cache with exactly that hash, every site is correct: no
+        write, no build, one evaluation. Otherwise nothing is concluded and the protocol runs.
+        """
+        if self.cache is None or not self.options.use_cache:
+            return False
+        if any(run.site.current is None for run in self.runs):
+            return False  # a placeholder always needs the protocol
+        graph = self._evaluate(self.runs)
+        verdicts: list[tuple[SiteRun, Status]] = []
+        for run in self.runs:
+            drvs = [d for d in graph.values() if d.output_hash == run.site.current]
+            if not drvs:
+                verdicts.append((run, Status.SKIPPED))
+                continue
+            entries = [self.cache.get(key_for(d)) for d in drvs]
+            if any(e is None or e.hash != run.site.current for e in entries):
+                return False
+            verdicts.append((run, Status.CACHED))
+        for run, status in verdicts:
+            run.new = run.site.current if status is Status.CACHED else None
+            self._set(run, status, "not evaluated on this platform" if run.new is None else "")
+        return True
+
     def run(self, events: Events | None = None) -> list[SiteRun]:
         """Resolve every site; files end with the true hashes or their original bytes."""
         self.events = events or _Silent()
+        if self._unchanged():
+            self.rounds = 1
+            return self.runs
+        self.reaches.clear()  # learnt from sentinel forms only
         pending = [r for r in self.runs if not r.status.done]
         while pending:
             self.rounds += 1
             self._write({r: r.sentinel_text() for r in pending})
-            sentinel_graph = self._evaluate()
+            sentinel_graph = self._evaluate(pending)
             self._map_sentinels(sentinel_graph, pending)
+            self._learn_reach(sentinel_graph)
             for run in pending:
                 if not run.drvs:
                     reason = ("not evaluated on this platform" if self.rounds == 1
@@ -360,7 +405,7 @@ class Resolver:
                 continue
             texts = {r: r.fake_text() for r in ready} | {r: r.sentinel_text() for r in waiting}
             self._write(texts)
-            fake_graph = self._evaluate()
+            fake_graph = self._evaluate(ready)
             fakes = self._pair_fakes(sentinel_graph, fake_graph, ready)
             for run in ready:
                 mine = [p for p, r in fakes.items() if r is run]

@@ -18,6 +18,7 @@ STYLES = {
     Status.QUEUED: "cyan",
     Status.BUILDING: "yellow",
     Status.UPDATED: "green",
+    Status.CACHED: "green",
     Status.OK: "green",
     Status.SKIPPED: "dim",
     Status.FAILED: "bold red",

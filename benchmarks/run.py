@@ -1,0 +1,105 @@
+"""`make bench`: fodhash update on the example repository, cold and warm, against bare Nix.
+
+Prints medians over several runs, side by side, and the ratios the issues name:
+- cold: `fodhash update --all` with every hash stale and an empty cache;
+- warm: the same command again on the resolved repository with the cache filled
+  (target: warm <= 1.5 x bare + 0.3 s);
+- bare: the Nix instantiations that evaluate the same targets, without fodhash;
+- startup: `fodhash --version`, the Python floor of every command.
+Writes the table to docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "fixtures" / "example"
+FODHASH = [sys.executable, "-m", "fodhash"]
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+
+# What `fodhash update --all` instantiates for fixtures/example/fodhash.toml, one process each.
+BARE = [
+    ["nix-instantiate", "sources.nix"],
+    ["nix-instantiate", "test-build.nix", "-A", "webui-deps", "-A", "python-deps",
+     "-A", "authentik-server", "-A", "vendored"],
+    ["nix-instantiate", "authentik.nix"],
+    ["nix", "--extra-experimental-features", "nix-command flakes", "path-info", "--derivation",
+     ".#python-deps"],
+]
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    subprocess.run(args, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+def timed(action: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def fresh_copy(base: Path) -> Path:
+    target = Path(tempfile.mkdtemp(dir=base)) / "example"
+    shutil.copytree(EXAMPLE, target)
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=target, check=True)
+    return target
+
+
+def main() -> None:
+    base = Path(tempfile.mkdtemp(prefix="fodhash-bench-"))
+    env = {**os.environ, "NIX_CONFIG": os.environ.get("NIX_CONFIG", "substituters =")}
+    samples: dict[str, list[float]] = {"cold": [], "warm": [], "bare": [], "startup": []}
+    try:
+        for i in range(RUNS):
+            repo = fresh_copy(base)
+            run_env = {**env, "FODHASH_CACHE_DIR": str(base / f"cache-{i}")}
+            samples["cold"].append(timed(lambda: run([*FODHASH, "update", "--all"], repo, run_env)))
+            samples["warm"].append(timed(lambda: run([*FODHASH, "update", "--all"], repo, run_env)))
+            samples["bare"].append(timed(lambda: [run(cmd, repo, env) for cmd in BARE] and None))
+            samples["startup"].append(timed(lambda: run([*FODHASH, "--version"], repo, env)))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    budget = 1.5 * median["bare"] + 0.3
+    nix_version = subprocess.run(["nix-store", "--version"], capture_output=True, text=True,
+                                 check=False).stdout.strip()
+    lines = [
+        f"Medians of {RUNS} runs on fixtures/example (11 hash sites, 7 targets, a chain of two "
+        f"rounds); {nix_version}, Python {platform.python_version()}, {os.cpu_count()} cores.",
+        "",
+        "| measurement | median (s) | min (s) | max (s) |",
+        "|---|---|---|---|",
+    ]
+    for name, values in samples.items():
+        lines.append(f"| {name} | {median[name]:.3f} | {min(values):.3f} | {max(values):.3f} |")
+    lines += [
+        "",
+        f"- warm / bare: {median['warm'] / median['bare']:.2f}x",
+        f"- target for warm: 1.5 x bare + 0.3 s = {budget:.3f} s; "
+        f"measured {median['warm']:.3f} s: {'met' if median['warm'] <= budget else 'NOT met'}",
+        f"- cold / warm: {median['cold'] / median['warm']:.1f}x",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    doc = ROOT / "docs" / "performance.md"
+    text = doc.read_text() if doc.exists() else "# Performance\n\n"
+    marker = "<!-- bench -->"
+    head = text.split(marker)[0] if marker in text else text
+    doc.write_text(f"{head}{marker}\n{report}\n")
+
+
+if __name__ == "__main__":
+    main()
