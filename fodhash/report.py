@@ -27,6 +27,7 @@ class SiteJSON(TypedDict):
     status: str
     seconds: float
     message: str
+    keys: list[str]
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -47,6 +48,7 @@ def site_json(run: SiteRun, root: Path) -> SiteJSON:
         "status": str(run.status),
         "seconds": round(run.seconds, 3),
         "message": run.message if run.status in (Status.FAILED, Status.SKIPPED) else "",
+        "keys": run.keys,
     }
 
 

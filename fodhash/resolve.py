@@ -59,6 +59,7 @@ class SiteRun:
     drvs: list[str] = field(default_factory=list)  # its FODs, in their sentinel form
     started: float | None = None
     upstream: set[SiteRun] = field(default_factory=set)  # pending sites its FODs consume
+    keys: list[str] = field(default_factory=list)  # cache keys of its FODs, once they are final
 
     @property
     def sentinel(self) -> Hash:
@@ -106,7 +107,6 @@ class Resolver:
         self.options = options
         self.known = list(known)
         self.cache = cache
-        self.keys: dict[SiteRun, list[str]] = {}  # cache keys of a ready site's FODs
         self._nix_version: str | None = None
         self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
         self.evaluations = 0
@@ -318,12 +318,12 @@ class Resolver:
         fetcher's environment is the same for a sentinel as for a real hash.
         """
         for run in ready:
-            self.keys[run] = [key_for(graph[p]) for p in run.drvs]
+            run.keys = [key_for(graph[p]) for p in run.drvs]
         if self.cache is None or not self.options.use_cache:
             return ready
         unbuilt = []
         for run in ready:
-            entries = [self.cache.get(key) for key in self.keys[run]]
+            entries = [self.cache.get(key) for key in run.keys]
             values = {e.hash for e in entries if e is not None}
             if None in entries or len(values) != 1:
                 unbuilt.append(run)
@@ -337,7 +337,7 @@ class Resolver:
             return
         if self._nix_version is None:
             self._nix_version = nix.version()
-        for path, key in zip(run.drvs, self.keys.get(run, []), strict=False):
+        for path, key in zip(run.drvs, run.keys, strict=True):
             drv = self._sentinel_graph[path]
             self.cache.put(Entry(key=key, hash=run.new, platform=drv.system, name=drv.name,
                                  nix_version=self._nix_version, time=time.time()))
@@ -355,18 +355,17 @@ class Resolver:
         if any(run.site.current is None for run in self.runs):
             return False  # a placeholder always needs the protocol
         graph = self._evaluate(self.runs)
-        verdicts: list[tuple[SiteRun, Status]] = []
+        verdicts: list[tuple[SiteRun, list[str]]] = []
         for run in self.runs:
-            drvs = [d for d in graph.values() if d.output_hash == run.site.current]
-            if not drvs:
-                verdicts.append((run, Status.SKIPPED))
-                continue
-            entries = [self.cache.get(key_for(d)) for d in drvs]
+            keys = [key_for(d) for d in graph.values() if d.output_hash == run.site.current]
+            entries = [self.cache.get(key) for key in keys]
             if any(e is None or e.hash != run.site.current for e in entries):
                 return False
-            verdicts.append((run, Status.CACHED))
-        for run, status in verdicts:
-            run.new = run.site.current if status is Status.CACHED else None
+            verdicts.append((run, keys))
+        for run, keys in verdicts:
+            run.keys = keys
+            run.new = run.site.current if keys else None
+            status = Status.CACHED if keys else Status.SKIPPED
             self._set(run, status, "not evaluated on this platform" if run.new is None else "")
         return True
 

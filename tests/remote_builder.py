@@ -1,0 +1,294 @@
+"""A real remote Nix builder on loopback, for tests: `remote_builder` fixture and its data.
+
+The recipe is /work/shared/remote-builder-recipe.md: Debian's OpenSSH server on a free port of
+127.0.0.1, reachable only with a key pair made for the test, started in its own mount namespace
+with an empty folder bind-mounted on /nix, so the "remote machine" has its own Nix store (Nix
+creates /nix/store and /nix/var there on first use). Sharing the local store would deadlock on
+the output path's lock. `NIX_CONFIG=extra-platforms = aarch64-linux` in the sessions lets the
+builder accept aarch64-linux derivations too: a `/bin/sh` builder then simply runs natively.
+
+Use it in a test file with `from remote_builder import remote_builder  # noqa: F401` (or list
+this module in `pytest_plugins`), then build with `env={**os.environ, **rb.env()}` and the
+arguments `rb.nix_args(system)`. Needs root (for the mount namespace), `unshare` and
+`/usr/sbin/sshd`; when one is missing the fixture fails rather than skips: CI installs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SSHD = Path("/usr/sbin/sshd")
+USER = "root"
+HOST = "127.0.0.1"
+SYSTEMS = ("x86_64-linux", "aarch64-linux")
+# What the remote sessions see: Debian's nix-store is /usr/bin/nix-store.
+SESSION_ENV = 'PATH=/usr/bin:/bin:/usr/sbin:/sbin "NIX_CONFIG=extra-platforms = aarch64-linux"'
+START_TIMEOUT = 20.0
+START_ATTEMPTS = 3  # a free port can be taken between finding it and sshd binding it
+
+
+@dataclass(frozen=True)
+class RemoteBuilder:
+    """How to reach the builder: `--builders` spec, ssh options and key."""
+
+    uri: str
+    """The store URI Nix names in its messages: "ssh://root@127.0.0.1"."""
+    port: int
+    key: Path
+    """The private key that logs in as root."""
+    systems: tuple[str, ...]
+    """The systems the builder accepts: ("x86_64-linux", "aarch64-linux")."""
+
+    def builders(self, system: str = "x86_64-linux") -> str:
+        """The `--builders` value: one machine, this system (or a comma-separated list), 1 job."""
+        return f"{self.uri} {system} {self.key} 1 1"
+
+    def ssh_options(self) -> list[str]:
+        # LogLevel=ERROR: ssh would otherwise print "Warning: Permanently added
+        # '[127.0.0.1]:PORT'" on each connection, which makes Nix's output depend on the port.
+        return ["-p", str(self.port), "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+
+    def env(self) -> dict[str, str]:
+        """Variables to merge into the environment of the Nix command (ssh's options)."""
+        return {"NIX_SSHOPTS": " ".join(self.ssh_options())}
+
+    def nix_args(self, system: str = "x86_64-linux") -> list[str]:
+        """Arguments that make Nix build everything on this builder, nothing locally."""
+        return ["--max-jobs", "0", "--builders", self.builders(system)]
+
+    def ssh(self, *command: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run a command on the builder (inside its mount namespace, with its own /nix)."""
+        return subprocess.run(
+            ["ssh", *self.ssh_options(), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+             "-i", str(self.key), f"{USER}@{HOST}", *command],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+
+def _require_tools() -> None:
+    missing = [name for name in ("unshare", "ssh", "ssh-keygen", "mount") if shutil.which(name) is None]
+    if not SSHD.is_file():
+        missing.append(str(SSHD))
+    if missing:
+        pytest.fail(
+            f"remote builder: {', '.join(missing)} not found; install them with "
+            "`apt-get install -y openssh-server openssh-client util-linux mount` (.ci/run does)",
+            pytrace=False,
+        )
+    if os.geteuid() != 0:
+        pytest.fail("remote builder: needs root (a mount namespace, sshd as root)", pytrace=False)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fodhash-test", "-f", str(path)],
+                   check=True, capture_output=True)
+
+
+def _write_config(root: Path, port: int) -> Path:
+    config = root / "sshd_config"
+    config.write_text(
+        f"Port {port}\n"
+        f"ListenAddress {HOST}\n"
+        f"HostKey {root / 'hostkey'}\n"
+        f"AuthorizedKeysFile {root / 'authorized_keys'}\n"
+        "PermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "UsePAM no\n"
+        "StrictModes no\n"
+        f"PidFile {root / 'sshd.pid'}\n"
+        f"SetEnv {SESSION_ENV}\n"
+    )
+    return config
+
+
+def _mount_ns(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _pids_in_namespace(namespace: str) -> list[int]:
+    """Every process in the builder's private mount namespace: sshd and its sessions."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _mount_ns(int(entry.name)) == namespace:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Server:
+    """One sshd under `unshare -m`, and how to stop it and everything it started."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root = root
+        self.port = port
+        self.namespace: str | None = None
+        config = _write_config(root, port)
+        script = (f"mount --bind {root / 'remote-nix'} /nix && "
+                  f"exec {SSHD} -D -f {config} -E {root / 'sshd.log'}")
+        self.log = (root / "unshare.log").open("wb")
+        # -D: sshd stays in the foreground, so this process (unshare, then sh, then sshd by
+        # exec) is sshd itself. Its own session keeps terminal signals of pytest away from it.
+        self.proc = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"},
+        )
+
+    def diagnostics(self) -> str:
+        parts = []
+        for name in ("unshare.log", "sshd.log"):
+            path = self.root / name
+            if path.exists():
+                parts.append(f"--- {name}\n{path.read_text(errors='replace')}")
+        return "\n".join(parts)
+
+    def wait_ready(self, builder: RemoteBuilder) -> str | None:
+        """None once ssh with the key runs `nix-store --version` there, else why not."""
+        deadline = time.monotonic() + START_TIMEOUT
+        last = "sshd did not accept connections"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return f"sshd exited with status {self.proc.returncode}"
+            try:
+                with socket.create_connection((HOST, self.port), timeout=1):
+                    pass
+            except OSError as error:
+                last = f"port {self.port}: {error}"
+                time.sleep(0.05)
+                continue
+            check = builder.ssh("nix-store", "--version", timeout=15)
+            if check.returncode == 0 and "nix-store" in check.stdout:
+                # Only now is the process sshd inside its own namespace.
+                self.namespace = _mount_ns(self.proc.pid)
+                if self.namespace is None or self.namespace == _mount_ns(os.getpid()):
+                    return "sshd is not in a mount namespace of its own"
+                return None
+            last = f"ssh -i {builder.key} ... nix-store --version: exit {check.returncode}\n{check.stderr}"
+            time.sleep(0.1)
+        return f"timed out after {START_TIMEOUT:.0f} s: {last}"
+
+    def stop(self) -> None:
+        """Stop sshd (the Popen child and the pid in its pidfile) and every process left in its
+        mount namespace (connection handlers, `nix-store --serve`), then reap the child."""
+        targets = {self.proc.pid}
+        pidfile = self.root / "sshd.pid"
+        with contextlib.suppress(OSError, ValueError):
+            targets.add(int(pidfile.read_text().split()[0]))
+        if self.namespace is not None:
+            targets.update(_pids_in_namespace(self.namespace))
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in targets:
+                # The pidfile pid is ours or gone; others were checked to be in our namespace.
+                if pid == self.proc.pid and self.proc.poll() is not None:
+                    continue
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                left = {p for p in targets if p != self.proc.pid and _alive(p)}
+                if self.namespace is not None:
+                    left.update(_pids_in_namespace(self.namespace))
+                if not left and self.proc.poll() is not None:
+                    break
+                targets |= left
+                time.sleep(0.05)
+            else:
+                continue
+            break
+        self.log.close()
+
+
+def _remove(root: Path) -> None:
+    """Remove the folder, including store paths Nix made read-only."""
+
+    def make_writable(func: object, path: str, _exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o755)  # noqa: PTH101, PTH120
+            os.chmod(path, 0o755)  # noqa: PTH101
+        with contextlib.suppress(OSError):
+            if os.path.isdir(path) and not os.path.islink(path):  # noqa: PTH112, PTH114
+                os.rmdir(path)  # noqa: PTH106
+            else:
+                os.unlink(path)  # noqa: PTH108
+
+    shutil.rmtree(root, onerror=make_writable)
+
+
+@contextlib.contextmanager
+def running_builder() -> Iterator[RemoteBuilder]:
+    """Start the builder, yield how to reach it, and always stop it and remove its folder."""
+    _require_tools()
+    root = Path(tempfile.mkdtemp(prefix="fodhash-remote-builder-"))
+    server: _Server | None = None
+    try:
+        _keygen(root / "hostkey")
+        _keygen(root / "userkey")
+        shutil.copy(root / "userkey.pub", root / "authorized_keys")
+        (root / "remote-nix").mkdir()
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation dir
+        failures = []
+        for _ in range(START_ATTEMPTS):
+            port = _free_port()
+            builder = RemoteBuilder(uri=f"ssh://{USER}@{HOST}", port=port, key=root / "userkey",
+                                    systems=SYSTEMS)
+            server = _Server(root, port)
+            problem = server.wait_ready(builder)
+            if problem is None:
+                break
+            failures.append(f"{problem}\n{server.diagnostics()}")
+            server.stop()
+            server = None
+        else:
+            pytest.fail("remote builder did not start:\n" + "\n".join(failures), pytrace=False)
+        yield builder
+    finally:
+        if server is not None:
+            server.stop()
+        _remove(root)
+
+
+@pytest.fixture(scope="session")
+def remote_builder() -> Iterator[RemoteBuilder]:
+    """A remote Nix builder reached over ssh on 127.0.0.1, with its own empty Nix store.
+
+    Session-wide: starting it takes a fraction of a second, but one sshd for all tests keeps
+    the number of processes to clean up small. The remote store keeps what earlier builds
+    left (Nix copies each build's inputs there itself), which tests must not depend on.
+    """
+    with running_builder() as builder:
+        yield builder
