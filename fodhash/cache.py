@@ -7,13 +7,11 @@ which makes concurrent fodhash processes safe. The file format is docs/cache-for
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import sqlite3
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ import diskcache  # type: ignore[import-untyped]
 from fodhash.drv import Derivation
 from fodhash.errors import HashError, UsageError
 from fodhash.hashes import Encoding, Hash, parse_hash
+from fodhash.patch import atomic_write
 
 FORMAT = "fodhash-cache"
 VERSION = 1
@@ -175,6 +174,17 @@ def read_file(path: Path) -> list[Entry]:
     return [_entry(raw) for raw in raws]
 
 
+def write_export(path: Path, entries: Sequence[Entry]) -> int:
+    """Write entries in the export format (docs/cache-format.md), atomically."""
+    raws = [entry.to_json() for entry in entries]
+    document = {"format": FORMAT, "version": VERSION, "entries": raws, "checksum": checksum(raws)}
+    try:
+        atomic_write(path.absolute(), (json.dumps(document, indent=2) + "\n").encode())
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error}") from None
+    return len(raws)
+
+
 class ResultCache:
     """Resolved hashes on disk, safe to share between concurrent fodhash processes."""
 
@@ -248,29 +258,7 @@ class ResultCache:
 
     def export(self, path: Path, platform: str | None = None) -> int:
         """Write the entries (of one platform) to `path` atomically; return how many."""
-        raws = [entry.to_json() for entry in self.entries(platform)]
-        document = {"format": FORMAT, "version": VERSION, "entries": raws,
-                    "checksum": checksum(raws)}
-        text = json.dumps(document, indent=2) + "\n"
-        path = path.absolute()
-        try:
-            # A temp file in the same folder, then rename: a reader never sees half a file.
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        except OSError as error:
-            raise UsageError(f"cannot write {path}: {error}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            Path(tmp).replace(path)
-        except BaseException as error:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
-            if isinstance(error, OSError):
-                raise UsageError(f"cannot write {path}: {error}") from None
-            raise
-        return len(raws)
+        return write_export(path, self.entries(platform))
 
     def import_files(self, paths: Sequence[Path]) -> int:
         """Import export files, all or nothing; return how many entries were added or changed.

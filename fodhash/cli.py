@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from fodhash import __version__, cache_cmd, config, update
+from fodhash import __version__, cache_cmd, check, config, update
 from fodhash.boundary import console, guarded
+from fodhash.errors import UsageError
 from fodhash.resolve import Options
 
 app = typer.Typer(
@@ -50,31 +51,71 @@ def _load_config(path: Path | None) -> config.Config:
     return config.load(found)
 
 
+TargetsArgument = Annotated[list[str] | None, typer.Argument(
+    help="Targets from fodhash.toml, or paths to .nix files.", show_default=False)]
+AllOption = Annotated[bool, typer.Option("--all", help="Every target in fodhash.toml.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON report (docs/json.md).")]
+JobsOption = Annotated[int | None, typer.Option(
+    "--jobs", "-j", min=1, help="Parallel builds (default: every ready FOD at once).")]
+TimeoutOption = Annotated[float | None, typer.Option(
+    "--timeout", min=0.1, help="Give up (and restore every file) after SECONDS.")]
+NoCacheOption = Annotated[bool, typer.Option(
+    "--no-cache", help="Build every FOD, even those in the cache (results are still stored).")]
+
+
+def _targets(config_path: Path | None, names: list[str] | None,
+             all_targets: bool) -> tuple[config.Config, list[config.Target]]:
+    cfg = _load_config(config_path)
+    return cfg, config.resolve_targets(cfg, names or [], all_targets, Path.cwd())
+
+
 @app.command("update")
 @guarded
 def update_command(
-    targets: Annotated[list[str] | None, typer.Argument(
-        help="Targets from fodhash.toml, or paths to .nix files.", show_default=False)] = None,
-    all_targets: Annotated[bool, typer.Option("--all", help="Every target in fodhash.toml.")] = False,
+    targets: TargetsArgument = None,
+    all_targets: AllOption = False,
     config_path: ConfigOption = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Resolve everything, print the diff, change no file.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
-    jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", min=1, help="Parallel builds (default: every ready FOD at once).")] = None,
-    timeout: Annotated[float | None, typer.Option(
-        "--timeout", min=0.1, help="Give up (and restore every file) after SECONDS.")] = None,
-    no_cache: Annotated[bool, typer.Option(
-        "--no-cache", help="Build every FOD, even those in the cache (results are still stored).")
-    ] = False,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    timeout: TimeoutOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
-
-    cfg = _load_config(config_path)
-    chosen = config.resolve_targets(cfg, targets or [], all_targets, Path.cwd())
+    cfg, chosen = _targets(config_path, targets, all_targets)
     code = update.update(chosen, cfg, out=console(), err=console(stderr=True),
                          dry_run=dry_run, as_json=as_json,
                          options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache))
+    raise typer.Exit(code)
+
+
+@app.command("check")
+@guarded
+def check_command(
+    targets: TargetsArgument = None,
+    all_targets: AllOption = False,
+    config_path: ConfigOption = None,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    timeout: TimeoutOption = None,
+    no_cache: NoCacheOption = False,
+    cached_only: Annotated[bool, typer.Option(
+        "--cached-only", help="Never build: sites not in the cache are unverified.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail on unverified sites too.")] = False,
+    export: Annotated[Path | None, typer.Option(
+        "--export", metavar="FILE",
+        help="Write the computed results for `fodhash cache import` elsewhere.")] = None,
+) -> None:
+    """Verify every hash against its true value; change no file. Exit 1 if any is stale."""
+    if no_cache and cached_only:
+        raise UsageError("--no-cache and --cached-only exclude each other")
+    cfg, chosen = _targets(config_path, targets, all_targets)
+    code = check.check(chosen, cfg, out=console(), err=console(stderr=True),
+                       options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache,
+                                       build=not cached_only),
+                       strict=strict, as_json=as_json, export=export)
     raise typer.Exit(code)
 
 

@@ -35,7 +35,12 @@ def atomic_write(path: Path, data: bytes) -> None:
 
     A reader (or a crash) sees the old bytes or the new ones, never a partial file.
     """
-    mode = path.stat().st_mode & 0o7777
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:  # a new file: what open() would give it
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fodhash", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -30,7 +30,7 @@ class SiteJSON(TypedDict):
     keys: list[str]
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
@@ -38,7 +38,7 @@ def site_json(run: SiteRun, root: Path) -> SiteJSON:
     site = run.site
     return {
         "target": run.target,
-        "file": _relative(site.file, root),
+        "file": relative(site.file, root),
         "line": site.line,
         "site": site.attrpath,
         "platform": site.platform,
@@ -78,18 +78,18 @@ def table(console: Console, runs: list[SiteRun], root: Path) -> None:
         change = site.text
         if run.status is Status.UPDATED and run.new is not None:
             change = f"{site.text} -> {site.render(run.new).strip(chr(34))}"
-        grid.add_row(run.target, site.attrpath, f"{_relative(site.file, root)}:{site.line}",
+        grid.add_row(run.target, site.attrpath, f"{relative(site.file, root)}:{site.line}",
                      change, f"{run.seconds:.1f}", f"[{STYLES[run.status]}]{run.status}[/]")
     console.print(grid)
     for run in runs:
         if run.status is Status.FAILED:
             console.print(f"[bold red]failed[/] {run.target}: {run.site} "
-                          f"({_relative(run.site.file, root)}:{run.site.line})")
+                          f"({relative(run.site.file, root)}:{run.site.line})")
             console.print(run.message, markup=False, highlight=False)
 
 
 def diff(path: Path, before: bytes, after: bytes, root: Path) -> str:
-    name = _relative(path, root)
+    name = relative(path, root)
     return "".join(difflib.unified_diff(
         before.decode().splitlines(keepends=True), after.decode().splitlines(keepends=True),
         fromfile=f"a/{name}", tofile=f"b/{name}"))

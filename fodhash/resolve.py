@@ -25,7 +25,7 @@ from fodhash.config import Target
 from fodhash.drv import Derivation, closure, difference
 from fodhash.hashes import Hash, canonical_fake_text, sentinel
 from fodhash.nix import Instantiation, NixTimeout
-from fodhash.patch import Document
+from fodhash.patch import Document, Span
 from fodhash.sites import Site
 
 
@@ -38,11 +38,13 @@ class Status(enum.StrEnum):
     CACHED = "cached"  # patched from the result cache, without a build
     OK = "ok"  # the literal already held the true hash
     SKIPPED = "skipped"  # not evaluated on this platform
+    UNKNOWN = "unknown"  # not in the cache, and builds were not allowed
     FAILED = "failed"
 
     @property
     def done(self) -> bool:
-        return self in (Status.UPDATED, Status.CACHED, Status.OK, Status.SKIPPED, Status.FAILED)
+        return self in (Status.UPDATED, Status.CACHED, Status.OK, Status.SKIPPED, Status.UNKNOWN,
+                        Status.FAILED)
 
 
 @dataclass(eq=False)
@@ -93,6 +95,8 @@ class Options:
     jobs: int | None = None  # parallel builds; None: as many as FODs are ready
     timeout: float | None = None  # seconds for the whole run
     use_cache: bool = True  # look results up in the cache (they are stored either way)
+    build: bool = True  # False: only the cache answers (fodhash check --cached-only)
+    apply: bool = True  # False: files end with their original bytes (check, --dry-run)
 
 
 class Resolver:
@@ -119,13 +123,18 @@ class Resolver:
 
     # ---- files --------------------------------------------------------------------------
 
-    def _write(self, texts: dict[SiteRun, str]) -> None:
-        """Write every file as its original with exactly `texts` (plus final hashes) applied."""
-        edits: dict[str, dict[tuple[int, int], str]] = defaultdict(dict)
+    def final_edits(self, texts: dict[SiteRun, str] | None = None) -> dict[str, dict[Span, str]]:
+        """Per file, the spans to replace: `texts`, and the true hash of every resolved site."""
+        edits: dict[str, dict[Span, str]] = defaultdict(dict)
         for run in self.runs:
-            text = texts.get(run) or run.final_text()
+            text = (texts or {}).get(run) or run.final_text()
             if text is not None:
                 edits[str(run.site.file)][(run.site.start, run.site.end)] = text
+        return edits
+
+    def _write(self, texts: dict[SiteRun, str]) -> None:
+        """Write every file as its original with exactly `texts` (plus final hashes) applied."""
+        edits = self.final_edits(texts)
         for key, doc in self.documents.items():
             doc.write(edits.get(key, {}))
 
@@ -374,6 +383,7 @@ class Resolver:
         self.events = events or _Silent()
         if self._unchanged():
             self.rounds = 1
+            self._finish()
             return self.runs
         self.reaches.clear()  # learnt from sentinel forms only
         pending = [r for r in self.runs if not r.status.done]
@@ -399,7 +409,12 @@ class Resolver:
                 break
             waiting = [r for r in pending if r not in ready]
             ready = self._from_cache(sentinel_graph, ready)
+            if not self.options.build:
+                for run in ready:
+                    self._set(run, Status.UNKNOWN, "not in the cache, and builds are off")
+                ready = []
             if not ready:  # everything ready was cached: on to the sites that waited for it
+                self._stop_dependents(pending)
                 pending = [r for r in pending if not r.status.done]
                 continue
             texts = {r: r.fake_text() for r in ready} | {r: r.sentinel_text() for r in waiting}
@@ -422,15 +437,29 @@ class Resolver:
             fakes = {p: r for p, r in fakes.items() if r.status is Status.QUEUED}
             if fakes:
                 self._build(fakes, fake_graph)
-            for run in pending:
-                failed = [u for u in run.upstream if u.status is Status.FAILED]
-                if run.status is Status.WAITING and failed:
-                    names = ", ".join(str(u.site) for u in failed)
-                    self._set(run, Status.FAILED, f"depends on {names}, which was not resolved")
+            self._stop_dependents(pending)
             # Every ready site is done now, so each round makes progress and the loop ends.
             pending = [r for r in pending if not r.status.done]
-        self._write({})
+        self._finish()
         return self.runs
+
+    def _stop_dependents(self, pending: list[SiteRun]) -> None:
+        """A site waiting for one that failed (or stays unknown) cannot be resolved either."""
+        for run in pending:
+            blocked = [u for u in run.upstream if u.status in (Status.FAILED, Status.UNKNOWN)]
+            if run.status is Status.WAITING and blocked:
+                names = ", ".join(str(u.site) for u in blocked)
+                status = Status.UNKNOWN if all(u.status is Status.UNKNOWN for u in blocked) \
+                    else Status.FAILED
+                self._set(run, status, f"depends on {names}, which was not resolved")
+
+    def _finish(self) -> None:
+        """Write the result: the true hashes (update), or every original byte (check)."""
+        if self.options.apply:
+            self._write({})
+        else:
+            for doc in self.documents.values():
+                doc.write({})
 
 
 class _Silent:

@@ -34,14 +34,24 @@ class Site:
     end: int  # the whole expression for a placeholder such as lib.fakeHash or ""
     text: str  # what the span holds now
     algo: Algo
-    form: HashText | None  # the parsed literal; None for a placeholder
+    form: HashText | None  # the parsed literal; None for a placeholder or a missing entry
+    # What surrounds a hash written into the span when it holds no literal: quotes for a
+    # placeholder; for a missing platform entry, the whole new binding (see platform_slot).
+    wrap: tuple[str, str] = ('"', '"')
 
     @property
     def is_placeholder(self) -> bool:
         return self.form is None
 
     @property
+    def is_missing(self) -> bool:
+        """A platform entry that is not in the file yet (an insertion point)."""
+        return self.start == self.end and self.form is None
+
+    @property
     def encoding(self) -> str:
+        if self.is_missing:
+            return "missing"
         if self.form is None:
             return "placeholder"
         prefix = f"{self.form.hash.algo}:" if self.form.prefixed else ""
@@ -59,14 +69,14 @@ class Site:
         literal's is written as SRI, which Nix accepts in every hash position.
         """
         if self.form is None:
-            return f'"{value.sri}"'
+            return self.quote(value.sri)
         if value.algo is not self.form.hash.algo or not bare_ok:
             return value.sri
         return self.form.render(value)
 
     def quote(self, text: str) -> str:
         """`text` (a bare hash string) as it must appear in the span."""
-        return f'"{text}"' if self.form is None else text
+        return f"{self.wrap[0]}{text}{self.wrap[1]}" if self.form is None else text
 
     def __str__(self) -> str:
         return f"{self.file.name}:{self.attrpath}"
@@ -261,3 +271,59 @@ def select(sites: list[Site], selector: str | None, where: str) -> list[Site]:
             "give the full attribute path"
         )
     return chosen
+
+
+def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | None:
+    """An insertion point for `platform` in the system-keyed attrset holding `sites`.
+
+    The new entry copies its neighbours' style: the indentation and key quoting of the last
+    entry, placed in alphabetical order when the entries are sorted, else at the end.
+    None if the sites are not entries of one system-keyed attrset.
+    """
+    entries = [s for s in sites if s.platform is not None]
+    if not entries or len({(s.file, s.binding) for s in entries}) != 1:
+        return None
+    tree = _parser().parse(source)
+    first = tree.root_node.descendant_for_byte_range(entries[0].start, entries[0].end)
+    while first is not None and first.type != "binding_set":
+        first = first.parent
+    if first is None:
+        return None
+    bindings = [b for b in first.children_by_field_name("binding") if b.type == "binding"]
+    keys = [_attrpath(b)[0] for b in bindings]
+    sorted_entries = keys == sorted(keys)
+    after = bindings[-1]
+    for binding, key in zip(bindings, keys, strict=True):
+        if sorted_entries and key > platform:
+            break
+        after = binding
+    line_start = source.rfind(b"\n", 0, after.start_byte) + 1
+    indent = source[line_start:after.start_byte].decode()
+    if indent.strip():  # entries share a line: separate with one space
+        indent = " "
+        newline = ""
+    else:
+        newline = "\n"
+    attrpath = after.child_by_field_name("attrpath")
+    quoted = attrpath is not None and attrpath.text is not None and attrpath.text.startswith(b'"')
+    key = f'"{platform}"' if quoted else platform
+    template = entries[0]
+    position = after.end_byte
+    end_of_line = source.find(b"\n", position)
+    rest = source[position:end_of_line if end_of_line >= 0 else len(source)].strip()
+    if newline and (not rest or rest.startswith(b"#")):
+        position = end_of_line  # after a trailing comment, which stays with its own entry
+    line = source.count(b"\n", 0, position) + 2
+    return Site(
+        file=template.file,
+        attrpath=f"{template.binding}.{platform}",
+        binding=template.binding,
+        platform=platform,
+        line=line,
+        start=position,
+        end=position,
+        text="",
+        algo=template.algo,
+        form=None,
+        wrap=(f'{newline}{indent}{key} = "', '";'),
+    )

@@ -1,0 +1,146 @@
+"""`fodhash check`: compute every site's true hash and compare; never change a file."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fodhash import nix
+from fodhash.cache import ResultCache, write_export
+from fodhash.config import Config, Target
+from fodhash.hashes import Hash
+from fodhash.plan import resolve
+from fodhash.report import relative
+from fodhash.resolve import Options, SiteRun, Status
+
+JSON_VERSION = 1
+
+
+class Verdict(enum.StrEnum):
+    OK = "ok"
+    STALE = "stale"  # the literal is not the true hash (a placeholder is always stale)
+    MISSING = "missing"  # a system-keyed attrset has no entry for this platform
+    UNVERIFIED = "unverified"  # not evaluated or built here, and nothing cached
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Finding:
+    run: SiteRun
+    verdict: Verdict
+    truth: Hash | None
+
+    @property
+    def literal(self) -> str:
+        return "" if self.run.site.is_missing else self.run.site.text
+
+
+def verdict(run: SiteRun) -> Finding | None:
+    """What a resolved site means for a check; None for an entry not needed here."""
+    site = run.site
+    if run.status in (Status.UPDATED, Status.OK, Status.CACHED) and run.new is not None:
+        if site.is_missing:
+            return Finding(run, Verdict.MISSING, run.new)
+        same = site.current == run.new
+        return Finding(run, Verdict.OK if same else Verdict.STALE, run.new)
+    if run.status is Status.FAILED:
+        return Finding(run, Verdict.FAILED, None)
+    if site.is_missing:
+        return None  # the attrset is not used for this platform: no entry is needed
+    return Finding(run, Verdict.UNVERIFIED, None)
+
+
+def _message(finding: Finding, root: Path) -> str:
+    site = finding.run.site
+    where = f"{relative(site.file, root)}:{site.line}"
+    if finding.verdict is Verdict.STALE and finding.truth is not None:
+        return (f"{where}: {site.attrpath} is stale: it holds {site.text}, the true hash is "
+                f"{site.render(finding.truth).strip(chr(34))}; run `fodhash update {finding.run.target}`")
+    if finding.verdict is Verdict.MISSING and finding.truth is not None:
+        return (f"{where}: {site.binding} has no entry for {site.platform} (true hash "
+                f"{finding.truth.sri}); run `fodhash update {finding.run.target}`")
+    return f"{where}: {site.attrpath}: {finding.run.message}"
+
+
+def _annotate(findings: list[Finding], root: Path, out: Console) -> None:
+    """GitHub and Forgejo Actions turn these lines into annotations on the file and line."""
+    for finding in findings:
+        if finding.verdict in (Verdict.STALE, Verdict.MISSING):
+            site = finding.run.site
+            text = _message(finding, root).replace("%", "%25").replace("\n", "%0A")
+            out.file.write(f"::error file={relative(site.file, root)},line={site.line}::{text}\n")
+
+
+def _json(findings: list[Finding], root: Path) -> dict[str, Any]:
+    counts = {str(v): 0 for v in Verdict}
+    for finding in findings:
+        counts[str(finding.verdict)] += 1
+    return {
+        "version": JSON_VERSION,
+        "system": nix.current_system(),
+        "nix": nix.version(),
+        "sites": [{
+            "target": f.run.target,
+            "file": relative(f.run.site.file, root),
+            "line": f.run.site.line,
+            "site": f.run.site.attrpath,
+            "platform": f.run.site.platform,
+            "literal": f.literal,
+            "truth": f.truth.sri if f.truth else None,
+            "status": str(f.verdict),
+            "message": "" if f.verdict is Verdict.OK else f.run.message,
+            "keys": f.run.keys,
+        } for f in findings],
+        "counts": counts,
+    }
+
+
+def _table(findings: list[Finding], root: Path, out: Console) -> None:
+    grid = Table()
+    for column in ("target", "site", "file:line", "status", "literal -> true hash"):
+        grid.add_column(column, overflow="fold")
+    styles = {Verdict.OK: "green", Verdict.STALE: "bold red", Verdict.MISSING: "bold red",
+              Verdict.UNVERIFIED: "yellow", Verdict.FAILED: "bold red"}
+    for f in findings:
+        site = f.run.site
+        change = f.literal
+        if f.verdict in (Verdict.STALE, Verdict.MISSING) and f.truth is not None:
+            change = f"{f.literal or '(none)'} -> {f.truth.sri}"
+        grid.add_row(f.run.target, site.attrpath, f"{relative(site.file, root)}:{site.line}",
+                     f"[{styles[f.verdict]}]{f.verdict}[/]", change)
+    out.print(grid)
+    for f in findings:
+        if f.verdict is not Verdict.OK:
+            out.print(_message(f, root), markup=False, highlight=False)
+
+
+def _export(path: Path, findings: list[Finding]) -> int:
+    """The computed results, in the format `fodhash cache import` reads."""
+    with ResultCache() as results:
+        entries = {e.key: e for f in findings for k in f.run.keys
+                   if f.truth is not None and (e := results.get(k)) is not None}
+    return write_export(path, list(entries.values()))
+
+
+def check(targets: list[Target], config: Config, *, out: Console, err: Console,
+          options: Options, strict: bool, as_json: bool, export: Path | None) -> int:
+    session = resolve(targets, config, replace(options, apply=False), err)
+    findings = [f for run in session.resolver.runs if (f := verdict(run)) is not None]
+    if export is not None:
+        count = _export(export, findings)
+        err.print(f"exported {count} result(s) to {export}", highlight=False)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        _annotate(findings, config.root, out)
+    if as_json:
+        out.file.write(json.dumps(_json(findings, config.root), indent=2) + "\n")
+    else:
+        _table(findings, config.root, out)
+    bad = {Verdict.STALE, Verdict.MISSING, Verdict.FAILED} | ({Verdict.UNVERIFIED} if strict else set())
+    return 1 if any(f.verdict in bad for f in findings) else 0

@@ -1,0 +1,104 @@
+"""What a run works on: the selected sites of the targets, and a resolver session over them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from rich.console import Console
+
+from fodhash import nix
+from fodhash.cache import ResultCache
+from fodhash.config import Config, Target
+from fodhash.errors import UsageError
+from fodhash.patch import Transaction, apply_edits
+from fodhash.resolve import Options, Resolver
+from fodhash.sites import Site, locate_in_bytes, platform_slot, read_nix_file, select
+from fodhash.ui import view
+
+
+@dataclass
+class Plan:
+    selected: list[tuple[Target, Site]]
+    sources: dict[Path, bytes]  # original bytes of every file holding a selected site
+
+
+def plan(targets: list[Target], platforms: Callable[[], list[str]]) -> Plan:
+    """Locate and select every target's sites; any bad input fails here, before Nix runs.
+
+    A system-keyed attrset with no entry for one of `platforms` gets an insertion point
+    for it (a missing site); `platforms` is asked only when there is such an attrset.
+    """
+    sources: dict[Path, bytes] = {}
+    selected: list[tuple[Target, Site]] = []
+    seen: set[tuple[Path, int]] = set()
+    for target in targets:
+        if target.file not in sources:
+            sources[target.file] = read_nix_file(target.file)
+        sites = locate_in_bytes(target.file, sources[target.file])
+        if not sites:
+            raise UsageError(
+                f"{target.file}: no hash site found (no hash, outputHash, vendorHash, "
+                "npmDepsHash, sha256, ... bound to a hash string or lib.fakeHash); "
+                f"check `file` of target {target.name!r}"
+            )
+        chosen = select(sites, target.site, f"target {target.name!r}")
+        groups: dict[str, list[Site]] = {}
+        for site in chosen:
+            if site.platform is not None:
+                groups.setdefault(site.binding, []).append(site)
+        for binding, group in groups.items():
+            have = {s.platform for s in sites if s.binding == binding}
+            if len(group) < len(have):
+                continue  # the selector names one platform's entry: add no other
+            for system in platforms():
+                slot = None if system in have else platform_slot(sources[target.file], group,
+                                                                 system)
+                if slot is not None:
+                    chosen.append(slot)
+        for site in chosen:
+            if (site.file, site.start) not in seen:
+                seen.add((site.file, site.start))
+                selected.append((target, site))
+    return Plan(selected, sources)
+
+
+def known_sites(config: Config) -> list[tuple[str, Site]]:
+    """Every site of every configured target, to name the file of a stale FOD outside a run."""
+    known: list[tuple[str, Site]] = []
+    for target in config.targets.values():
+        try:
+            known += [(target.name, s) for s in locate_in_bytes(target.file,
+                                                                read_nix_file(target.file))]
+        except UsageError:
+            continue
+    return known
+
+
+@dataclass
+class Session:
+    """A finished run: the resolver's results and every file's bytes before and after."""
+
+    resolver: Resolver
+    plan: Plan
+    finals: dict[Path, bytes]  # what each file holds (update) or would hold (dry run, check)
+
+
+def resolve(targets: list[Target], config: Config, options: Options, err: Console) -> Session:
+    """Plan, then run the protocol with live progress; files are restored on any failure."""
+    nix.require("nix-instantiate")
+    system = cache(nix.current_system)
+    work = plan(targets, lambda: [system()])
+    tx = Transaction()
+    documents = {str(path): tx.document(path, data) for path, data in work.sources.items()}
+    with ResultCache() as results, tx.guard():
+        resolver = Resolver(targets, work.selected, documents, options,
+                            known=known_sites(config), cache=results)
+        with view(err, resolver.runs) as events:
+            resolver.run(events)
+    edits = resolver.final_edits()
+    finals = {path: apply_edits(data, edits.get(str(path), {}))
+              for path, data in work.sources.items()}
+    return Session(resolver, work, finals)
