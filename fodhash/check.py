@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from fodhash import nix
+from fodhash import nix, report
 from fodhash.cache import ResultCache, write_export
 from fodhash.config import Config, Target
 from fodhash.hashes import Hash
@@ -78,7 +78,7 @@ def _annotate(findings: list[Finding], root: Path, out: Console) -> None:
             out.file.write(f"::error file={relative(site.file, root)},line={site.line}::{text}\n")
 
 
-def _json(findings: list[Finding], root: Path) -> dict[str, Any]:
+def _json(findings: list[Finding], root: Path, stats: dict[str, int]) -> dict[str, Any]:
     counts = {str(v): 0 for v in Verdict}
     for finding in findings:
         counts[str(finding.verdict)] += 1
@@ -99,6 +99,7 @@ def _json(findings: list[Finding], root: Path) -> dict[str, Any]:
             "keys": f.run.keys,
         } for f in findings],
         "counts": counts,
+        "stats": stats,
     }
 
 
@@ -139,8 +140,11 @@ def check(targets: list[Target], config: Config, *, out: Console, err: Console,
     if os.environ.get("GITHUB_ACTIONS") == "true":
         _annotate(findings, config.root, out)
     if as_json:
-        out.file.write(json.dumps(_json(findings, config.root), indent=2) + "\n")
+        out.file.write(json.dumps(_json(findings, config.root, session.resolver.stats), indent=2)
+                       + "\n")
     else:
         _table(findings, config.root, out)
+        err.print(report.summary([str(f.verdict) for f in findings], session.resolver.stats),
+                  highlight=False)
     bad = {Verdict.STALE, Verdict.MISSING, Verdict.FAILED} | ({Verdict.UNVERIFIED} if strict else set())
     return 1 if any(f.verdict in bad for f in findings) else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -67,6 +68,15 @@ def document(runs: list[SiteRun], root: Path, *, system: str, nix_version: str,
         "counts": counts,
         "stats": stats,
     }
+
+
+def summary(statuses: list[str], stats: dict[str, int]) -> str:
+    """One line for logs and hooks: what happened to the sites, and what it cost."""
+    counts = Counter(statuses)
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    plural = "" if stats["evaluations"] == 1 else "s"
+    return (f"{len(statuses)} site(s): {parts}; {stats['evaluations']} evaluation{plural}, "
+            f"{stats['builds']} FOD build(s)")
 
 
 def table(console: Console, runs: list[SiteRun], root: Path) -> None:

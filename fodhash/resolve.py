@@ -378,6 +378,11 @@ class Resolver:
             self._set(run, status, "not evaluated on this platform" if run.new is None else "")
         return True
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """What the run cost: rounds of the protocol, Nix evaluations, FOD builds."""
+        return {"rounds": self.rounds, "evaluations": self.evaluations, "builds": self.builds}
+
     def run(self, events: Events | None = None) -> list[SiteRun]:
         """Resolve every site; files end with the true hashes or their original bytes."""
         self.events = events or _Silent()

@@ -18,14 +18,13 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
     session = resolve(targets, config, replace(options, apply=not dry_run), err)
     resolver, runs = session.resolver, session.resolver.runs
     if as_json:
-        stats = {"rounds": resolver.rounds, "evaluations": resolver.evaluations,
-                 "builds": resolver.builds}
         doc = report.document(runs, config.root, system=nix.current_system(),
-                              nix_version=nix.version(), dry_run=dry_run, stats=stats)
+                              nix_version=nix.version(), dry_run=dry_run, stats=resolver.stats)
         out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
         report.table(out, runs, config.root)
         for path, data in session.finals.items() if dry_run else ():
             out.print(report.diff(path, session.plan.sources[path], data, config.root),
                       markup=False, highlight=False, end="")
+        err.print(report.summary([str(r.status) for r in runs], resolver.stats), highlight=False)
     return 1 if any(r.status is Status.FAILED for r in runs) else 0
