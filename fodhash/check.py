@@ -16,7 +16,7 @@ from fodhash import nix, report
 from fodhash.cache import ResultCache, write_export
 from fodhash.config import Config, Target
 from fodhash.hashes import Hash
-from fodhash.plan import resolve
+from fodhash.plan import platforms, resolve_all
 from fodhash.report import relative
 from fodhash.resolve import Options, SiteRun, Status
 
@@ -78,15 +78,38 @@ def _annotate(findings: list[Finding], root: Path, out: Console) -> None:
             out.file.write(f"::error file={relative(site.file, root)},line={site.line}::{text}\n")
 
 
-def _json(findings: list[Finding], root: Path, stats: dict[str, int]) -> dict[str, Any]:
+Labelled = tuple[str, Finding]  # the system a session checked for, and what it found
+
+
+def _row(finding: Finding) -> str:
+    """A matrix row: a system-keyed binding's entries share one row, one column each."""
+    site = finding.run.site
+    name = site.binding if site.platform is not None else site.attrpath
+    return f"{site.file.name}:{name}"
+
+
+def platform_dependent(labelled: list[Labelled]) -> dict[str, dict[str, Hash]]:
+    """Sites that are not per-platform but whose true hash differs between platforms."""
+    truths: dict[str, dict[str, Hash]] = {}
+    for system, f in labelled:
+        if f.run.site.platform is None and f.truth is not None:
+            truths.setdefault(_row(f), {})[system] = f.truth
+    return {row: by_system for row, by_system in truths.items()
+            if len(set(by_system.values())) > 1}
+
+
+def _json(labelled: list[Labelled], root: Path, stats: dict[str, int]) -> dict[str, Any]:
     counts = {str(v): 0 for v in Verdict}
-    for finding in findings:
+    matrix: dict[str, dict[str, str]] = {}
+    for system, finding in labelled:
         counts[str(finding.verdict)] += 1
+        matrix.setdefault(_row(finding), {})[system] = str(finding.verdict)
     return {
         "version": JSON_VERSION,
         "system": nix.current_system(),
         "nix": nix.version(),
         "sites": [{
+            "system": system,
             "target": f.run.target,
             "file": relative(f.run.site.file, root),
             "line": f.run.site.line,
@@ -97,29 +120,58 @@ def _json(findings: list[Finding], root: Path, stats: dict[str, int]) -> dict[st
             "status": str(f.verdict),
             "message": "" if f.verdict is Verdict.OK else f.run.message,
             "keys": f.run.keys,
-        } for f in findings],
+        } for system, f in labelled],
+        "matrix": matrix,
+        "platform_dependent": {row: {s: h.sri for s, h in by.items()}
+                               for row, by in platform_dependent(labelled).items()},
         "counts": counts,
         "stats": stats,
     }
+
+
+STYLES = {Verdict.OK: "green", Verdict.STALE: "bold red", Verdict.MISSING: "bold red",
+          Verdict.UNVERIFIED: "yellow", Verdict.FAILED: "bold red"}
 
 
 def _table(findings: list[Finding], root: Path, out: Console) -> None:
     grid = Table()
     for column in ("target", "site", "file:line", "status", "literal -> true hash"):
         grid.add_column(column, overflow="fold")
-    styles = {Verdict.OK: "green", Verdict.STALE: "bold red", Verdict.MISSING: "bold red",
-              Verdict.UNVERIFIED: "yellow", Verdict.FAILED: "bold red"}
     for f in findings:
         site = f.run.site
         change = f.literal
         if f.verdict in (Verdict.STALE, Verdict.MISSING) and f.truth is not None:
             change = f"{f.literal or '(none)'} -> {f.truth.sri}"
         grid.add_row(f.run.target, site.attrpath, f"{relative(site.file, root)}:{site.line}",
-                     f"[{styles[f.verdict]}]{f.verdict}[/]", change)
+                     f"[{STYLES[f.verdict]}]{f.verdict}[/]", change)
     out.print(grid)
-    for f in findings:
+
+
+def _matrix(labelled: list[Labelled], systems: list[str], out: Console) -> None:
+    """Sites by platforms: ok / stale / missing / unverified / failed."""
+    cells: dict[str, dict[str, Verdict]] = {}
+    for system, finding in labelled:
+        cells.setdefault(_row(finding), {})[system] = finding.verdict
+    grid = Table()
+    grid.add_column("site")
+    for system in systems:
+        grid.add_column(system)
+    for row, by_system in cells.items():
+        grid.add_row(row, *(f"[{STYLES[v]}]{v}[/]" if (v := by_system.get(s)) else "-"
+                            for s in systems))
+    out.print(grid)
+
+
+def _problems(labelled: list[Labelled], root: Path, out: Console) -> None:
+    for system, f in labelled:
         if f.verdict is not Verdict.OK:
-            out.print(_message(f, root), markup=False, highlight=False)
+            prefix = f"[{system}] " if system else ""
+            out.print(prefix + _message(f, root), markup=False, highlight=False)
+    for row, by_system in platform_dependent(labelled).items():
+        hashes = ", ".join(f"{s} {h.sri}" for s, h in by_system.items())
+        out.print(f"{row}: the true hash differs between platforms ({hashes}); "
+                  "`fodhash update --split-platforms TARGET` makes it a per-platform attrset",
+                  markup=False, highlight=False)
 
 
 def _export(path: Path, findings: list[Finding]) -> int:
@@ -131,20 +183,33 @@ def _export(path: Path, findings: list[Finding]) -> int:
 
 
 def check(targets: list[Target], config: Config, *, out: Console, err: Console,
-          options: Options, strict: bool, as_json: bool, export: Path | None) -> int:
-    session = resolve(targets, config, replace(options, apply=False), err)
-    findings = [f for run in session.resolver.runs if (f := verdict(run)) is not None]
+          options: Options, strict: bool, as_json: bool, export: Path | None,
+          systems: list[str]) -> int:
+    sessions = resolve_all(targets, config, replace(options, apply=False), err,
+                           platforms(config, systems))
+    labelled: list[Labelled] = []
+    for session in sessions:
+        system = session.platform() if len(sessions) > 1 else ""
+        for run in session.resolver.runs:
+            # In a matrix, another platform's entry belongs to that platform's column.
+            other = system and run.site.platform not in (None, system)
+            if not other and (finding := verdict(run)) is not None:
+                labelled.append((system, finding))
+    findings = [f for _, f in labelled]
+    stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}
     if export is not None:
         count = _export(export, findings)
         err.print(f"exported {count} result(s) to {export}", highlight=False)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         _annotate(findings, config.root, out)
     if as_json:
-        out.file.write(json.dumps(_json(findings, config.root, session.resolver.stats), indent=2)
-                       + "\n")
+        out.file.write(json.dumps(_json(labelled, config.root, stats), indent=2) + "\n")
     else:
-        _table(findings, config.root, out)
-        err.print(report.summary([str(f.verdict) for f in findings], session.resolver.stats),
-                  highlight=False)
+        if len(sessions) > 1:
+            _matrix(labelled, [s.platform() for s in sessions], out)
+        else:
+            _table(findings, config.root, out)
+        _problems(labelled, config.root, out)
+        err.print(report.summary([str(f.verdict) for f in findings], stats), highlight=False)
     bad = {Verdict.STALE, Verdict.MISSING, Verdict.FAILED} | ({Verdict.UNVERIFIED} if strict else set())
-    return 1 if any(f.verdict in bad for f in findings) else 0
+    return 1 if any(f.verdict in bad for f in findings) or platform_dependent(labelled) else 0

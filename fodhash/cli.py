@@ -59,6 +59,10 @@ JobsOption = Annotated[int | None, typer.Option(
     "--jobs", "-j", min=1, help="Parallel builds (default: every ready FOD at once).")]
 TimeoutOption = Annotated[float | None, typer.Option(
     "--timeout", min=0.1, help="Give up (and restore every file) after SECONDS.")]
+PlatformOption = Annotated[list[str] | None, typer.Option(
+    "--platform", metavar="SYSTEM",
+    help="Evaluate and build for SYSTEM (repeatable; `all`: every [platforms.*] in fodhash.toml). "
+         "Default: this machine's system.")]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Build every FOD, even those in the cache (results are still stored).")]
 
@@ -81,11 +85,22 @@ def update_command(
     jobs: JobsOption = None,
     timeout: TimeoutOption = None,
     no_cache: NoCacheOption = False,
+    platform: PlatformOption = None,
+    split_platforms: Annotated[bool, typer.Option(
+        "--split-platforms",
+        help="Turn a plain hash whose true value differs between platforms into a "
+             "per-platform attrset (platforms: --platform, default all configured).")] = False,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
     cfg, chosen = _targets(config_path, targets, all_targets)
+    if split_platforms:
+        if dry_run or as_json:
+            raise UsageError("--split-platforms does not combine with --dry-run or --json")
+        raise typer.Exit(update.split_platforms(
+            chosen, cfg, out=console(), err=console(stderr=True), systems=platform or [],
+            options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)))
     code = update.update(chosen, cfg, out=console(), err=console(stderr=True),
-                         dry_run=dry_run, as_json=as_json,
+                         dry_run=dry_run, as_json=as_json, systems=platform or [],
                          options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache))
     raise typer.Exit(code)
 
@@ -107,6 +122,7 @@ def check_command(
     export: Annotated[Path | None, typer.Option(
         "--export", metavar="FILE",
         help="Write the computed results for `fodhash cache import` elsewhere.")] = None,
+    platform: PlatformOption = None,
 ) -> None:
     """Verify every hash against its true value; change no file. Exit 1 if any is stale."""
     if no_cache and cached_only:
@@ -115,7 +131,7 @@ def check_command(
     code = check.check(chosen, cfg, out=console(), err=console(stderr=True),
                        options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache,
                                        build=not cached_only),
-                       strict=strict, as_json=as_json, export=export)
+                       strict=strict, as_json=as_json, export=export, systems=platform or [])
     raise typer.Exit(code)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,59 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Platform:
+    """How to evaluate and build for a system other than the local one.
+
+    Nix's own machinery does the work: `nix-args` select the system at evaluation
+    (`--argstr system S`, `--option system S`), `build-args` reach it at build time
+    (`--builders ...`, `--option extra-platforms S`, `--store ssh-ng://host`); a flake
+    target names the system with `{system}` in its reference.
+    """
+
+    system: str
+    nix_args: tuple[str, ...] = ()
+    build_args: tuple[str, ...] = ()
+
+    def apply(self, target: Target) -> Target:
+        """The target as evaluated and built for this system. A flake target names the
+        system in its reference (`{system}`): the nix-args (`--argstr` and the like) are
+        for classic files, and Nix refuses them with flakes."""
+        what = target.instantiation
+        flake = bool(what.flake_refs)
+        return replace(
+            target,
+            instantiation=replace(
+                what,
+                nix_args=what.nix_args + (() if flake else self.nix_args),
+                flake_refs=tuple(r.replace("{system}", self.system) for r in what.flake_refs),
+            ),
+            build_args=target.build_args + self.build_args,
+        )
+
+    def covers(self, target: Target, local: Callable[[], str]) -> bool:
+        """False for a flake target that cannot name this system (no `{system}` in its
+        reference): it would evaluate the local system's outputs instead."""
+        refs = target.instantiation.flake_refs
+        return not refs or any("{system}" in r for r in refs) or self.system == local()
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     root: Path
     targets: dict[str, Target]
+    platforms: dict[str, Platform] = field(default_factory=dict)
+
+    def platform(self, system: str, local: str) -> Platform:
+        if system in self.platforms:
+            return self.platforms[system]
+        if system == local:
+            return Platform(system)
+        known = ", ".join(sorted(self.platforms)) or "none"
+        raise UsageError(
+            f"platform {system!r} is not the local one ({local}) and fodhash.toml has no "
+            f"[platforms.{system}] telling how to evaluate and build for it (configured: {known})"
+        )
 
 
 def find_config(start: Path) -> Path | None:
@@ -104,7 +154,29 @@ def load(path: Path) -> Config:
     targets = data.get("targets", {})
     if not isinstance(targets, dict):
         raise UsageError(f"{path}: `targets` must be a table of [targets.NAME] tables")
-    return Config(path, root, {n: _target(root, n, t, str(path)) for n, t in targets.items()})
+    platforms = data.get("platforms", {})
+    if not isinstance(platforms, dict):
+        raise UsageError(f"{path}: `platforms` must be a table of [platforms.SYSTEM] tables")
+    unknown = set(data) - {"targets", "platforms"}
+    if unknown:
+        raise UsageError(f"{path}: unknown table(s) {', '.join(sorted(unknown))}; "
+                         "fodhash.toml has [targets.NAME] and [platforms.SYSTEM]")
+    return Config(path, root, {n: _target(root, n, t, str(path)) for n, t in targets.items()},
+                  {s: _platform(s, p, str(path)) for s, p in platforms.items()})
+
+
+def _platform(system: str, table: Any, where: str) -> Platform:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: [platforms.{system}] must be a table")
+    unknown = set(table) - {"nix-args", "build-args"}
+    if unknown:
+        raise UsageError(f"{where}: [platforms.{system}] has unknown key(s) "
+                         f"{', '.join(sorted(unknown))}; known keys: build-args, nix-args")
+    return Platform(
+        system,
+        _strings(table.get("nix-args", []), f"{where}: `nix-args` of platform {system}"),
+        _strings(table.get("build-args", []), f"{where}: `build-args` of platform {system}"),
+    )
 
 
 def file_target(path: Path, cwd: Path) -> Target:

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from fodhash import nix
 from fodhash.cache import ResultCache
-from fodhash.config import Config, Target
+from fodhash.config import Config, Platform, Target
 from fodhash.errors import UsageError
 from fodhash.patch import Transaction, apply_edits
 from fodhash.resolve import Options, Resolver
@@ -81,15 +81,61 @@ def known_sites(config: Config) -> list[tuple[str, Site]]:
 class Session:
     """A finished run: the resolver's results and every file's bytes before and after."""
 
+    platform: Callable[[], str]  # the system it evaluated for (asked of Nix lazily if local)
     resolver: Resolver
     plan: Plan
     finals: dict[Path, bytes]  # what each file holds (update) or would hold (dry run, check)
 
 
-def resolve(targets: list[Target], config: Config, options: Options, err: Console) -> Session:
+local_system = cache(nix.current_system)
+
+
+def platforms(config: Config, requested: list[str]) -> list[Platform | None]:
+    """The platforms a run covers: `all` is every configured one; by default the local one,
+    None when fodhash.toml configures none (the local system is then asked of Nix only if a
+    system-keyed attrset needs it, which keeps the nothing-changed path fast)."""
+    if not requested:
+        if not config.platforms:
+            return [None]
+        return [config.platform(local_system(), local_system())]
+    names: list[str] = []
+    for name in requested:
+        names += sorted(config.platforms) if name == "all" else [name]
+    if not names:
+        raise UsageError("--platform all: fodhash.toml has no [platforms.SYSTEM] tables")
+    return [config.platform(name, local_system()) for name in dict.fromkeys(names)]
+
+
+def resolve_all(targets: list[Target], config: Config, options: Options, err: Console,
+                systems: list[Platform | None]) -> list[Session]:
+    """One session per platform, one after the other (each sees the previous one's edits)."""
+    sessions = []
+    for asked in systems:
+        platform = asked
+        if platform is None and any("{system}" in r for t in targets
+                                    for r in t.instantiation.flake_refs):
+            platform = Platform(local_system())
+        if platform is None:
+            sessions.append(resolve(targets, config, options, err, local_system))
+            continue
+        if len(systems) > 1:
+            err.print(f"[bold]{platform.system}[/]", highlight=False)
+        covered = [platform.apply(t) for t in targets if platform.covers(t, local_system)]
+        if covered:
+            sessions.append(resolve(covered, config, options, err, constant(platform.system)))
+    if not sessions:
+        raise UsageError("no target can be evaluated for the platforms asked for")
+    return sessions
+
+
+def constant(value: str) -> Callable[[], str]:
+    return lambda: value
+
+
+def resolve(targets: list[Target], config: Config, options: Options, err: Console,
+            system: Callable[[], str]) -> Session:
     """Plan, then run the protocol with live progress; files are restored on any failure."""
     nix.require("nix-instantiate")
-    system = cache(nix.current_system)
     work = plan(targets, lambda: [system()])
     tx = Transaction()
     documents = {str(path): tx.document(path, data) for path, data in work.sources.items()}
@@ -101,4 +147,4 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     edits = resolver.final_edits()
     finals = {path: apply_edits(data, edits.get(str(path), {}))
               for path, data in work.sources.items()}
-    return Session(resolver, work, finals)
+    return Session(system, resolver, work, finals)

@@ -17,6 +17,7 @@ JSON_VERSION = 1
 
 
 class SiteJSON(TypedDict):
+    system: str
     target: str
     file: str
     line: int
@@ -35,9 +36,13 @@ def relative(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def site_json(run: SiteRun, root: Path) -> SiteJSON:
+Row = tuple[str, SiteRun]  # the system a session evaluated for ("" for the only, local one)
+
+
+def site_json(system: str, run: SiteRun, root: Path) -> SiteJSON:
     site = run.site
     return {
+        "system": system,
         "target": run.target,
         "file": relative(site.file, root),
         "line": site.line,
@@ -53,18 +58,18 @@ def site_json(run: SiteRun, root: Path) -> SiteJSON:
     }
 
 
-def document(runs: list[SiteRun], root: Path, *, system: str, nix_version: str,
+def document(rows: list[Row], root: Path, *, system: str, nix_version: str,
              dry_run: bool, stats: dict[str, int]) -> dict[str, Any]:
     counts: dict[str, int] = {str(s): 0 for s in (Status.UPDATED, Status.OK, Status.CACHED,
                                                   Status.SKIPPED, Status.FAILED)}
-    for run in runs:
+    for _, run in rows:
         counts[str(run.status)] = counts.get(str(run.status), 0) + 1
     return {
         "version": JSON_VERSION,
         "system": system,
         "nix": nix_version,
         "dry_run": dry_run,
-        "sites": [site_json(run, root) for run in runs],
+        "sites": [site_json(label or system, run, root) for label, run in rows],
         "counts": counts,
         "stats": stats,
     }
@@ -79,19 +84,26 @@ def summary(statuses: list[str], stats: dict[str, int]) -> str:
             f"{stats['builds']} FOD build(s)")
 
 
-def table(console: Console, runs: list[SiteRun], root: Path) -> None:
+def table(console: Console, rows: list[Row], root: Path) -> None:
+    systems = any(label for label, _ in rows)
     grid = Table(title=None, show_lines=False)
-    for column in ("target", "site", "file:line", "old -> new", "seconds", "status"):
+    columns = ("system",) * systems + ("target", "site", "file:line", "old -> new", "seconds",
+                                       "status")
+    for column in columns:
         grid.add_column(column, overflow="fold")
-    for run in runs:
+    for label, run in rows:
         site = run.site
-        change = site.text
-        if run.status is Status.UPDATED and run.new is not None:
-            change = f"{site.text} -> {site.render(run.new).strip(chr(34))}"
-        grid.add_row(run.target, site.attrpath, f"{relative(site.file, root)}:{site.line}",
-                     change, f"{run.seconds:.1f}", f"[{STYLES[run.status]}]{run.status}[/]")
+        change = site.text or "(no entry)"
+        if run.final_text() is not None and run.new is not None:
+            new = run.new.sri if site.is_missing else site.render(run.new).strip(chr(34))
+            change = f"{change} -> {new}"
+        cells = (label,) * systems + (run.target, site.attrpath,
+                                      f"{relative(site.file, root)}:{site.line}", change,
+                                      f"{run.seconds:.1f}",
+                                      f"[{STYLES[run.status]}]{run.status}[/]")
+        grid.add_row(*cells)
     console.print(grid)
-    for run in runs:
+    for _, run in rows:
         if run.status is Status.FAILED:
             console.print(f"[bold red]failed[/] {run.target}: {run.site} "
                           f"({relative(run.site.file, root)}:{run.site.line})")

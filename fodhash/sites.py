@@ -327,3 +327,51 @@ def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | Non
         form=None,
         wrap=(f'{newline}{indent}{key} = "', '";'),
     )
+
+
+def system_expression(source: bytes) -> str | None:
+    """The expression this file already uses for the host system, to select a new
+    per-platform attrset with: the one an existing `{ ... }.${EXPR}` selects with, else
+    `....hostPlatform.system`, else `....system`, else a `system` argument."""
+    tree = _parser().parse(source)
+    found: dict[int, str] = {}
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        text = node.text.decode() if node.text else ""
+        if node.type == "interpolation" and node.parent is not None \
+                and node.parent.type == "attrpath" and node.parent.parent is not None \
+                and node.parent.parent.type == "select_expression":
+            inner = node.child_by_field_name("expression")
+            if inner is not None and inner.text:
+                found.setdefault(0, inner.text.decode())
+        elif node.type == "select_expression" and text.endswith("hostPlatform.system"):
+            found.setdefault(1, text)
+        elif node.type == "select_expression" and text.endswith(".system"):
+            found.setdefault(2, text)
+        elif node.type == "formal" and text.split("?")[0].strip() == "system":
+            found.setdefault(3, "system")
+    return found[min(found)] if found else None
+
+
+def split_text(source: bytes, site: Site, hashes: dict[str, Hash], selector: str,
+               name: str) -> tuple[tuple[int, int], str]:
+    """The edit that turns a plain hash literal into a per-platform attrset, selected by
+    `selector`, with a throwing default that names the FOD (real-world-shapes.md, shape 2)."""
+    node = _parser().parse(source).root_node.descendant_for_byte_range(site.start, site.end)
+    while node is not None and node.type not in ("string_expression", "indented_string_expression"):
+        node = node.parent
+    if node is None:
+        raise UsageError(f"{site}: not a string literal; only a literal hash can be split")
+    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+    line = source[line_start:node.start_byte].decode()
+    base = line[: len(line) - len(line.lstrip())]
+    start = node.start_byte
+    while start > 0 and source[start - 1:start] in (b" ", b"\t"):
+        start -= 1  # the attrset starts on its own line: no blank left after `=`
+    entries = "".join(f'{base}    {system} = "{value.sri}";\n'
+                      for system, value in sorted(hashes.items()))
+    text = (f"\n{base}  {{\n{entries}{base}  }}\n{base}  .${{{selector}}}\n"
+            f'{base}    or (throw "{name}: no hash for ${{{selector}}}")')
+    return (start, node.end_byte), text

@@ -21,6 +21,7 @@ STYLES = {
     Status.CACHED: "green",
     Status.OK: "green",
     Status.SKIPPED: "dim",
+    Status.UNKNOWN: "yellow",
     Status.FAILED: "bold red",
 }
 

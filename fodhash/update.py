@@ -4,27 +4,82 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 
 from fodhash import nix, report
 from fodhash.config import Config, Target
-from fodhash.plan import resolve
-from fodhash.resolve import Options, Status
+from fodhash.errors import UsageError
+from fodhash.hashes import Hash
+from fodhash.patch import Transaction
+from fodhash.plan import platforms, resolve_all
+from fodhash.resolve import Options, SiteRun, Status
+from fodhash.sites import split_text, system_expression
 
 
 def update(targets: list[Target], config: Config, *, out: Console, err: Console,
-           dry_run: bool, as_json: bool, options: Options) -> int:
-    session = resolve(targets, config, replace(options, apply=not dry_run), err)
-    resolver, runs = session.resolver, session.resolver.runs
+           dry_run: bool, as_json: bool, options: Options, systems: list[str]) -> int:
+    chosen = platforms(config, systems)
+    sessions = resolve_all(targets, config, replace(options, apply=not dry_run), err, chosen)
+    labelled = len(sessions) > 1
+    rows = [(s.platform() if labelled else "", run) for s in sessions for run in s.resolver.runs]
+    stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}
     if as_json:
-        doc = report.document(runs, config.root, system=nix.current_system(),
-                              nix_version=nix.version(), dry_run=dry_run, stats=resolver.stats)
+        doc = report.document(rows, config.root, system=nix.current_system(),
+                              nix_version=nix.version(), dry_run=dry_run, stats=stats)
         out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
-        report.table(out, runs, config.root)
-        for path, data in session.finals.items() if dry_run else ():
-            out.print(report.diff(path, session.plan.sources[path], data, config.root),
-                      markup=False, highlight=False, end="")
-        err.print(report.summary([str(r.status) for r in runs], resolver.stats), highlight=False)
-    return 1 if any(r.status is Status.FAILED for r in runs) else 0
+        report.table(out, rows, config.root)
+        for session in sessions if dry_run else ():
+            for path, data in session.finals.items():
+                out.print(report.diff(path, session.plan.sources[path], data, config.root),
+                          markup=False, highlight=False, end="")
+        err.print(report.summary([str(r.status) for _, r in rows], stats), highlight=False)
+    return 1 if any(r.status is Status.FAILED for _, r in rows) else 0
+
+
+def split_platforms(targets: list[Target], config: Config, *, out: Console, err: Console,
+                    options: Options, systems: list[str]) -> int:
+    """Rewrite each plain site whose true hash differs between platforms into a per-platform
+    attrset selected by the host system expression the file already uses; then resolve."""
+    chosen = platforms(config, systems or ["all"])
+    if len(chosen) < 2:
+        raise UsageError("--split-platforms compares two or more platforms: configure them as "
+                         "[platforms.SYSTEM] in fodhash.toml (or name them with --platform)")
+    sessions = resolve_all(targets, config, replace(options, apply=False), err, chosen)
+    truths: dict[tuple[Path, int], dict[str, Hash]] = {}
+    runs: dict[tuple[Path, int], SiteRun] = {}
+    for session in sessions:
+        for run in session.resolver.runs:
+            if run.site.platform is None and run.new is not None and not run.site.is_missing:
+                key = (run.site.file, run.site.start)
+                truths.setdefault(key, {})[session.platform()] = run.new
+                runs.setdefault(key, run)
+    split = {k: v for k, v in truths.items() if len(set(v.values())) > 1}
+    if not split:
+        err.print("nothing to split: no site's true hash differs between "
+                  + ", ".join(s.platform() for s in sessions), highlight=False)
+        return 0
+    tx = Transaction()
+    with tx.guard():
+        for file in sorted({file for file, _ in split}):
+            source = sessions[0].plan.sources[file]
+            selector = system_expression(source)
+            if selector is None:
+                raise UsageError(f"{file}: no host system expression to select a per-platform "
+                                 "attrset with (such as stdenv.hostPlatform.system or a `system` "
+                                 "argument); add one and run again")
+            edits = {}
+            for (where, start), hashes in split.items():
+                if where == file:
+                    run = runs[(where, start)]
+                    name = run.drvs[0].split("-", 1)[-1].removesuffix(".drv") if run.drvs else "fod"
+                    span, text = split_text(source, run.site, hashes, selector, name)
+                    edits[span] = text
+                    err.print(f"split {run.site}: " + ", ".join(
+                        f"{s} {h.sri}" for s, h in sorted(hashes.items())), highlight=False)
+            tx.document(file, source).write(edits)
+    # Resolve again on every platform: each new entry must now check out (from the cache).
+    return update(targets, config, out=out, err=err, dry_run=False, as_json=False,
+                  options=options, systems=[s.platform() for s in sessions])
