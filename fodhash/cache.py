@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import diskcache  # type: ignore[import-untyped]
 
@@ -183,6 +183,26 @@ def write_export(path: Path, entries: Sequence[Entry]) -> int:
     except OSError as error:
         raise UsageError(f"cannot write {path}: {error}") from None
     return len(raws)
+
+
+class Results(Protocol):
+    """What the resolver needs of a cache: the on-disk one, or results read from files."""
+
+    def get(self, key: str) -> Entry | None: ...
+    def put(self, entry: Entry) -> None: ...
+
+
+class FileResults:
+    """Results exported elsewhere (fodhash apply): read-only, nothing else is trusted."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.entries = {e.key: e for e in entries}
+
+    def get(self, key: str) -> Entry | None:
+        return self.entries.get(key)
+
+    def put(self, entry: Entry) -> None:
+        return None  # nothing is built in apply, so nothing new is learnt
 
 
 class ResultCache:

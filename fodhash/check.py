@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fodhash import nix, report
 from fodhash.cache import ResultCache, write_export
 from fodhash.config import Config, Target
 from fodhash.hashes import Hash
-from fodhash.plan import platforms, resolve_all
+from fodhash.plan import Session, platform_dependent, platforms, resolve_all
 from fodhash.report import relative
 from fodhash.resolve import Options, SiteRun, Status
 
@@ -50,10 +51,11 @@ def verdict(run: SiteRun) -> Finding | None:
             return Finding(run, Verdict.MISSING, run.new)
         same = site.current == run.new
         return Finding(run, Verdict.OK if same else Verdict.STALE, run.new)
+    if site.is_missing:
+        # Evaluated (its FOD was found): the entry is needed, even if its hash is unknown.
+        return Finding(run, Verdict.MISSING, None) if run.drvs else None
     if run.status is Status.FAILED:
         return Finding(run, Verdict.FAILED, None)
-    if site.is_missing:
-        return None  # the attrset is not used for this platform: no entry is needed
     return Finding(run, Verdict.UNVERIFIED, None)
 
 
@@ -63,9 +65,10 @@ def _message(finding: Finding, root: Path) -> str:
     if finding.verdict is Verdict.STALE and finding.truth is not None:
         return (f"{where}: {site.attrpath} is stale: it holds {site.text}, the true hash is "
                 f"{site.render(finding.truth).strip(chr(34))}; run `fodhash update {finding.run.target}`")
-    if finding.verdict is Verdict.MISSING and finding.truth is not None:
-        return (f"{where}: {site.binding} has no entry for {site.platform} (true hash "
-                f"{finding.truth.sri}); run `fodhash update {finding.run.target}`")
+    if finding.verdict is Verdict.MISSING:
+        truth = f"true hash {finding.truth.sri}" if finding.truth else finding.run.message
+        return (f"{where}: {site.binding} has no entry for {site.platform} ({truth}); "
+                f"run `fodhash update {finding.run.target} --platform {site.platform}`")
     return f"{where}: {site.attrpath}: {finding.run.message}"
 
 
@@ -88,17 +91,12 @@ def _row(finding: Finding) -> str:
     return f"{site.file.name}:{name}"
 
 
-def platform_dependent(labelled: list[Labelled]) -> dict[str, dict[str, Hash]]:
-    """Sites that are not per-platform but whose true hash differs between platforms."""
-    truths: dict[str, dict[str, Hash]] = {}
-    for system, f in labelled:
-        if f.run.site.platform is None and f.truth is not None:
-            truths.setdefault(_row(f), {})[system] = f.truth
-    return {row: by_system for row, by_system in truths.items()
-            if len(set(by_system.values())) > 1}
+def _differing(sessions: list[Session]) -> dict[str, dict[str, Hash]]:
+    return {str(run.site): hashes for run, hashes in platform_dependent(sessions).values()}
 
 
-def _json(labelled: list[Labelled], root: Path, stats: dict[str, int]) -> dict[str, Any]:
+def _json(labelled: list[Labelled], root: Path, stats: dict[str, int],
+          differing: dict[str, dict[str, Hash]]) -> dict[str, Any]:
     counts = {str(v): 0 for v in Verdict}
     matrix: dict[str, dict[str, str]] = {}
     for system, finding in labelled:
@@ -123,7 +121,7 @@ def _json(labelled: list[Labelled], root: Path, stats: dict[str, int]) -> dict[s
         } for system, f in labelled],
         "matrix": matrix,
         "platform_dependent": {row: {s: h.sri for s, h in by.items()}
-                               for row, by in platform_dependent(labelled).items()},
+                               for row, by in differing.items()},
         "counts": counts,
         "stats": stats,
     }
@@ -142,8 +140,9 @@ def _table(findings: list[Finding], root: Path, out: Console) -> None:
         change = f.literal
         if f.verdict in (Verdict.STALE, Verdict.MISSING) and f.truth is not None:
             change = f"{f.literal or '(none)'} -> {f.truth.sri}"
-        grid.add_row(f.run.target, site.attrpath, f"{relative(site.file, root)}:{site.line}",
-                     f"[{STYLES[f.verdict]}]{f.verdict}[/]", change)
+        grid.add_row(*map(escape, (f.run.target, site.attrpath,
+                                   f"{relative(site.file, root)}:{site.line}")),
+                     f"[{STYLES[f.verdict]}]{f.verdict}[/]", escape(change))
     out.print(grid)
 
 
@@ -157,17 +156,18 @@ def _matrix(labelled: list[Labelled], systems: list[str], out: Console) -> None:
     for system in systems:
         grid.add_column(system)
     for row, by_system in cells.items():
-        grid.add_row(row, *(f"[{STYLES[v]}]{v}[/]" if (v := by_system.get(s)) else "-"
+        grid.add_row(escape(row), *(f"[{STYLES[v]}]{v}[/]" if (v := by_system.get(s)) else "-"
                             for s in systems))
     out.print(grid)
 
 
-def _problems(labelled: list[Labelled], root: Path, out: Console) -> None:
+def _problems(labelled: list[Labelled], root: Path, out: Console,
+              differing: dict[str, dict[str, Hash]]) -> None:
     for system, f in labelled:
         if f.verdict is not Verdict.OK:
             prefix = f"[{system}] " if system else ""
             out.print(prefix + _message(f, root), markup=False, highlight=False)
-    for row, by_system in platform_dependent(labelled).items():
+    for row, by_system in differing.items():
         hashes = ", ".join(f"{s} {h.sri}" for s, h in by_system.items())
         out.print(f"{row}: the true hash differs between platforms ({hashes}); "
                   "`fodhash update --split-platforms TARGET` makes it a per-platform attrset",
@@ -197,19 +197,21 @@ def check(targets: list[Target], config: Config, *, out: Console, err: Console,
                 labelled.append((system, finding))
     findings = [f for _, f in labelled]
     stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}
+    differing = _differing(sessions)
     if export is not None:
         count = _export(export, findings)
-        err.print(f"exported {count} result(s) to {export}", highlight=False)
+        err.print(f"exported {count} result(s) to {export}", markup=False, highlight=False)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         _annotate(findings, config.root, out)
     if as_json:
-        out.file.write(json.dumps(_json(labelled, config.root, stats), indent=2) + "\n")
+        out.file.write(json.dumps(_json(labelled, config.root, stats, differing), indent=2)
+                       + "\n")
     else:
         if len(sessions) > 1:
             _matrix(labelled, [s.platform() for s in sessions], out)
         else:
             _table(findings, config.root, out)
-        _problems(labelled, config.root, out)
+        _problems(labelled, config.root, out, differing)
         err.print(report.summary([str(f.verdict) for f in findings], stats), highlight=False)
     bad = {Verdict.STALE, Verdict.MISSING, Verdict.FAILED} | ({Verdict.UNVERIFIED} if strict else set())
-    return 1 if any(f.verdict in bad for f in findings) or platform_dependent(labelled) else 0
+    return 1 if any(f.verdict in bad for f in findings) or differing else 0

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from fodhash import __version__, cache_cmd, check, config, update
+from fodhash import __version__, apply, cache_cmd, check, config, update
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
 from fodhash.resolve import Options
@@ -133,6 +133,21 @@ def check_command(
                                        build=not cached_only),
                        strict=strict, as_json=as_json, export=export, systems=platform or [])
     raise typer.Exit(code)
+
+
+@app.command("apply")
+@guarded
+def apply_command(
+    results: Annotated[list[Path], typer.Argument(
+        help="Result files written by `fodhash check --export` or `fodhash cache export`.",
+        show_default=False)],
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", "-t", help="Only these targets (repeatable; default: every target).")] = None,
+    config_path: ConfigOption = None,
+) -> None:
+    """Patch sites from results computed elsewhere; refuse any that no longer match."""
+    cfg, chosen = _targets(config_path, target, not target)
+    raise typer.Exit(apply.apply(chosen, cfg, results, out=console(), err=console(stderr=True)))
 
 
 app.add_typer(cache_cmd.app, name="cache")

@@ -252,3 +252,13 @@ def parse_failures(output: str) -> list[BuildFailure]:
         message = "\n".join([reason, *_log_tail(lines[tail_start:])])
         found[path] = BuildFailure(path, message)
     return list(found.values())
+
+
+_UNBUILDABLE = re.compile(
+    r"a '(?P<system>[^']+)' with features \{[^}]*\} is required to build '(?P<path>[^']+\.drv)'")
+
+
+def parse_unbuildable(output: str) -> dict[str, str]:
+    """Derivations Nix cannot build here for want of a machine of their system (no builder
+    for it): .drv path -> the system it needs. Not a failure of the derivation itself."""
+    return {m["path"]: m["system"] for m in _UNBUILDABLE.finditer(strip_ansi(output))}

@@ -8,13 +8,15 @@ from functools import cache
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from fodhash import nix
-from fodhash.cache import ResultCache
+from fodhash.cache import ResultCache, Results
 from fodhash.config import Config, Platform, Target
 from fodhash.errors import UsageError
+from fodhash.hashes import Hash
 from fodhash.patch import Transaction, apply_edits
-from fodhash.resolve import Options, Resolver
+from fodhash.resolve import Options, Resolver, SiteRun
 from fodhash.sites import Site, locate_in_bytes, platform_slot, read_nix_file, select
 from fodhash.ui import view
 
@@ -107,7 +109,7 @@ def platforms(config: Config, requested: list[str]) -> list[Platform | None]:
 
 
 def resolve_all(targets: list[Target], config: Config, options: Options, err: Console,
-                systems: list[Platform | None]) -> list[Session]:
+                systems: list[Platform | None], results: Results | None = None) -> list[Session]:
     """One session per platform, one after the other (each sees the previous one's edits)."""
     sessions = []
     for asked in systems:
@@ -116,13 +118,14 @@ def resolve_all(targets: list[Target], config: Config, options: Options, err: Co
                                     for r in t.instantiation.flake_refs):
             platform = Platform(local_system())
         if platform is None:
-            sessions.append(resolve(targets, config, options, err, local_system))
+            sessions.append(resolve(targets, config, options, err, local_system, results))
             continue
         if len(systems) > 1:
-            err.print(f"[bold]{platform.system}[/]", highlight=False)
+            err.print(f"[bold]{escape(platform.system)}[/]", highlight=False)
         covered = [platform.apply(t) for t in targets if platform.covers(t, local_system)]
         if covered:
-            sessions.append(resolve(covered, config, options, err, constant(platform.system)))
+            sessions.append(resolve(covered, config, options, err, constant(platform.system),
+                                    results))
     if not sessions:
         raise UsageError("no target can be evaluated for the platforms asked for")
     return sessions
@@ -133,18 +136,29 @@ def constant(value: str) -> Callable[[], str]:
 
 
 def resolve(targets: list[Target], config: Config, options: Options, err: Console,
-            system: Callable[[], str]) -> Session:
+            system: Callable[[], str], results: Results | None = None) -> Session:
     """Plan, then run the protocol with live progress; files are restored on any failure."""
     nix.require("nix-instantiate")
     work = plan(targets, lambda: [system()])
     tx = Transaction()
     documents = {str(path): tx.document(path, data) for path, data in work.sources.items()}
-    with ResultCache() as results, tx.guard():
+    with ResultCache() as on_disk, tx.guard():
         resolver = Resolver(targets, work.selected, documents, options,
-                            known=known_sites(config), cache=results)
+                            known=known_sites(config), cache=results or on_disk)
         with view(err, resolver.runs) as events:
             resolver.run(events)
     edits = resolver.final_edits()
     finals = {path: apply_edits(data, edits.get(str(path), {}))
               for path, data in work.sources.items()}
     return Session(system, resolver, work, finals)
+
+
+def platform_dependent(sessions: list[Session]) -> dict[tuple[Path, int], tuple[SiteRun, dict[str, Hash]]]:
+    """Plain sites (not per-platform) whose true hash differs between the sessions' platforms."""
+    truths: dict[tuple[Path, int], tuple[SiteRun, dict[str, Hash]]] = {}
+    for session in sessions:
+        for run in session.resolver.runs:
+            if run.site.platform is None and run.new is not None:
+                key = (run.site.file, run.site.start)
+                truths.setdefault(key, (run, {}))[1][session.platform()] = run.new
+    return {k: v for k, v in truths.items() if len(set(v[1].values())) > 1}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fodhash.resolve import SiteRun, Status
@@ -99,14 +100,13 @@ def table(console: Console, rows: list[Row], root: Path) -> None:
             change = f"{change} -> {new}"
         cells = (label,) * systems + (run.target, site.attrpath,
                                       f"{relative(site.file, root)}:{site.line}", change,
-                                      f"{run.seconds:.1f}",
-                                      f"[{STYLES[run.status]}]{run.status}[/]")
-        grid.add_row(*cells)
+                                      f"{run.seconds:.1f}")
+        grid.add_row(*map(escape, cells), f"[{STYLES[run.status]}]{run.status}[/]")
     console.print(grid)
     for _, run in rows:
         if run.status is Status.FAILED:
-            console.print(f"[bold red]failed[/] {run.target}: {run.site} "
-                          f"({relative(run.site.file, root)}:{run.site.line})")
+            console.print(f"[bold red]failed[/] {escape(run.target)}: {escape(str(run.site))} "
+                          f"({escape(relative(run.site.file, root))}:{run.site.line})")
             console.print(run.message, markup=False, highlight=False)
 
 

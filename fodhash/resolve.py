@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fodhash import mismatch, nix
-from fodhash.cache import Entry, ResultCache, key_for
+from fodhash.cache import Entry, Results, key_for
 from fodhash.config import Target
 from fodhash.drv import Derivation, closure, difference
 from fodhash.hashes import Hash, canonical_fake_text, sentinel
@@ -102,7 +102,7 @@ class Options:
 class Resolver:
     def __init__(self, targets: Sequence[Target], selected: Sequence[tuple[Target, Site]],
                  documents: dict[str, Document], options: Options,
-                 known: Iterable[tuple[str, Site]] = (), cache: ResultCache | None = None) -> None:
+                 known: Iterable[tuple[str, Site]] = (), cache: Results | None = None) -> None:
         self.targets = list(targets)
         self.runs = [SiteRun(t.name, s, i) for i, (t, s) in enumerate(selected)]
         self.build_args = {t.name: t.build_args for t in targets}
@@ -294,6 +294,7 @@ class Resolver:
         result = nix.realise(paths, jobs=jobs, on_line=self.events.log, nix_args=build_args,
                              timeout=self._remaining())
         failures = {f.path: f for f in mismatch.parse_failures(result.stdout)}
+        unbuildable = mismatch.parse_unbuildable(result.stdout)
         outside: list[str] = []
         found_paths: set[str] = set()
         for found in mismatch.parse_mismatches(result.stdout):
@@ -307,6 +308,12 @@ class Resolver:
             if path in found_paths or run.status.done:
                 continue
             run.seconds = time.monotonic() - (run.started or 0.0)
+            if path in unbuildable:
+                self._set(run, Status.UNKNOWN,
+                          f"no machine here builds {unbuildable[path]}: give that platform "
+                          "`build-args` with a builder in fodhash.toml, or import its results "
+                          "from a machine that can (fodhash cache import / fodhash apply)")
+                continue
             if path in failures:
                 log = nix.build_log(path)
                 message = f"the builder failed: {failures[path].message}"

@@ -291,12 +291,10 @@ def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | Non
         return None
     bindings = [b for b in first.children_by_field_name("binding") if b.type == "binding"]
     keys = [_attrpath(b)[0] for b in bindings]
-    sorted_entries = keys == sorted(keys)
     after = bindings[-1]
-    for binding, key in zip(bindings, keys, strict=True):
-        if sorted_entries and key > platform:
-            break
-        after = binding
+    before = next((b for b, k in zip(bindings, keys, strict=True) if k > platform), None)
+    if keys != sorted(keys):
+        before = None  # no order to keep: append
     line_start = source.rfind(b"\n", 0, after.start_byte) + 1
     indent = source[line_start:after.start_byte].decode()
     if indent.strip():  # entries share a line: separate with one space
@@ -313,7 +311,16 @@ def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | Non
     rest = source[position:end_of_line if end_of_line >= 0 else len(source)].strip()
     if newline and (not rest or rest.startswith(b"#")):
         position = end_of_line  # after a trailing comment, which stays with its own entry
-    line = source.count(b"\n", 0, position) + 2
+    wrap = (f'{newline}{indent}{key} = "', '";')
+    if before is not None:  # sorted keys: the new line goes in front of the first greater one
+        start_of_before = source.rfind(b"\n", 0, before.start_byte) + 1
+        if newline and not source[start_of_before:before.start_byte].strip():
+            position = start_of_before
+            wrap = (f'{indent}{key} = "', f'";{newline}')
+        else:
+            position = before.start_byte
+            wrap = (f'{key} = "', '"; ')
+    line = source.count(b"\n", 0, position) + (1 if before is not None else 2)
     return Site(
         file=template.file,
         attrpath=f"{template.binding}.{platform}",
@@ -325,7 +332,7 @@ def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | Non
         text="",
         algo=template.algo,
         form=None,
-        wrap=(f'{newline}{indent}{key} = "', '";'),
+        wrap=wrap,
     )
 
 

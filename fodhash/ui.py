@@ -81,7 +81,7 @@ class LiveView:
             status = str(run.status)
             if run.status is Status.BUILDING and run.started is not None:
                 status += f" {now - run.started:4.1f}s"
-            table.add_row(Text(status, style=STYLES[run.status]), run.target, str(run.site),
+            table.add_row(Text(status, style=STYLES[run.status]), Text(run.target), Text(str(run.site)),
                           Text((run.message or "").split("\n", 1)[0][:60], style="dim"))
         return Group(table, Text(self.last_line[: self.console.width - 1], style="dim"))
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 from rich.console import Console
 
 from fodhash import nix, report
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
-from fodhash.hashes import Hash
 from fodhash.patch import Transaction
-from fodhash.plan import platforms, resolve_all
-from fodhash.resolve import Options, SiteRun, Status
+from fodhash.plan import platform_dependent, platforms, resolve_all
+from fodhash.resolve import Options, Status
 from fodhash.sites import split_text, system_expression
 
 
@@ -36,7 +34,13 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
                 out.print(report.diff(path, session.plan.sources[path], data, config.root),
                           markup=False, highlight=False, end="")
         err.print(report.summary([str(r.status) for _, r in rows], stats), highlight=False)
-    return 1 if any(r.status is Status.FAILED for _, r in rows) else 0
+    differing = platform_dependent(sessions)
+    for run, hashes in differing.values():
+        err.print(f"{run.site}: the true hash differs between platforms ("
+                  + ", ".join(f"{s} {h.sri}" for s, h in sorted(hashes.items()))
+                  + f"); one string cannot hold both: `fodhash update --split-platforms "
+                  f"{run.target}` makes it a per-platform attrset", markup=False, highlight=False)
+    return 1 if differing or any(r.status is Status.FAILED for _, r in rows) else 0
 
 
 def split_platforms(targets: list[Target], config: Config, *, out: Console, err: Console,
@@ -48,15 +52,7 @@ def split_platforms(targets: list[Target], config: Config, *, out: Console, err:
         raise UsageError("--split-platforms compares two or more platforms: configure them as "
                          "[platforms.SYSTEM] in fodhash.toml (or name them with --platform)")
     sessions = resolve_all(targets, config, replace(options, apply=False), err, chosen)
-    truths: dict[tuple[Path, int], dict[str, Hash]] = {}
-    runs: dict[tuple[Path, int], SiteRun] = {}
-    for session in sessions:
-        for run in session.resolver.runs:
-            if run.site.platform is None and run.new is not None and not run.site.is_missing:
-                key = (run.site.file, run.site.start)
-                truths.setdefault(key, {})[session.platform()] = run.new
-                runs.setdefault(key, run)
-    split = {k: v for k, v in truths.items() if len(set(v.values())) > 1}
+    split = platform_dependent(sessions)
     if not split:
         err.print("nothing to split: no site's true hash differs between "
                   + ", ".join(s.platform() for s in sessions), highlight=False)
@@ -71,14 +67,14 @@ def split_platforms(targets: list[Target], config: Config, *, out: Console, err:
                                  "attrset with (such as stdenv.hostPlatform.system or a `system` "
                                  "argument); add one and run again")
             edits = {}
-            for (where, start), hashes in split.items():
+            for (where, _), (run, hashes) in split.items():
                 if where == file:
-                    run = runs[(where, start)]
                     name = run.drvs[0].split("-", 1)[-1].removesuffix(".drv") if run.drvs else "fod"
                     span, text = split_text(source, run.site, hashes, selector, name)
                     edits[span] = text
                     err.print(f"split {run.site}: " + ", ".join(
-                        f"{s} {h.sri}" for s, h in sorted(hashes.items())), highlight=False)
+                        f"{s} {h.sri}" for s, h in sorted(hashes.items())), markup=False,
+                        highlight=False)
             tx.document(file, source).write(edits)
     # Resolve again on every platform: each new entry must now check out (from the cache).
     return update(targets, config, out=out, err=err, dry_run=False, as_json=False,

@@ -50,20 +50,33 @@ def nix_json(*args: str, cwd: Path | None = None) -> Any:
     return json.loads(out)
 
 
-def fods_of(file: Path, *attrs: str) -> list[str]:
+def fods_of(file: Path, *attrs: str, system: str | None = None) -> list[str]:
     """The fixed-output .drv files in the closure of FILE (or its -A attributes)."""
     flags = [a for attr in attrs for a in ("-A", attr)]
+    flags += ["--argstr", "system", system] if system else []
     tops = subprocess.run(["nix-instantiate", str(file), *flags], capture_output=True, text=True,
                           check=True).stdout.split()
     graph = nix_json("show-derivation", "-r", *tops)
     return sorted(p for p, d in graph.items() if d["outputs"].get("out", {}).get("hash"))
 
 
-def assert_fods_build_and_check(fods: list[str]) -> None:
-    """Each FOD builds with the hash now in its .drv, and rebuilding it reproduces that hash
-    (`--check` re-runs the builder and compares, so an old output in the store proves nothing)."""
+def assert_fods_build_and_check(fods: list[str], *nix_args: str) -> None:
+    """Each FOD really builds, from scratch, to the hash now in its .drv.
+
+    An output already in the store proves nothing (fodhash's own fake builds register it),
+    so each output is deleted first and built again; Nix verifies the hash. Where Nix will
+    not delete a path (it is in use), `--check` rebuilds it and compares instead.
+    """
     assert fods, "no FOD to check"
-    subprocess.run(["nix-store", "--realise", *fods], capture_output=True, text=True, check=True)
-    check = subprocess.run(["nix-store", "--realise", "--check", *fods], capture_output=True,
-                           text=True, check=False)
-    assert check.returncode == 0, check.stderr
+    graph = nix_json("show-derivation", *fods)
+    for fod in fods:
+        outputs = [o["path"] for o in graph[fod]["outputs"].values()]
+        deleted = subprocess.run(["nix-store", "--delete", *outputs], capture_output=True,
+                                 text=True, check=False).returncode == 0
+        args = ["nix-store", "--realise", *nix_args, fod]
+        built = subprocess.run(args, capture_output=True, text=True, check=False)
+        assert built.returncode == 0, built.stderr
+        if not deleted:
+            check = subprocess.run([*args[:2], "--check", *args[2:]], capture_output=True,
+                                   text=True, check=False)
+            assert check.returncode == 0, check.stderr
