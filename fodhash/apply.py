@@ -17,7 +17,7 @@ from fodhash import report
 from fodhash.cache import Entry, FileResults, read_file
 from fodhash.config import Config, Target
 from fodhash.errors import FodhashError, UsageError
-from fodhash.patch import Span, Transaction
+from fodhash.patch import Recorder, Span, Transaction
 from fodhash.plan import Session, local_system, resolve_all
 from fodhash.resolve import Options, SiteRun, Status
 
@@ -66,19 +66,20 @@ def _merge(sessions: list[Session]) -> dict[Path, dict[Span, str]]:
 
 
 def apply(targets: list[Target], config: Config, files: list[Path], *, out: Console,
-          err: Console) -> int:
+          err: Console, journal: Recorder | None = None) -> int:
     entries = [entry for path in files for entry in read_file(path)]
     if not entries:
         raise UsageError("the result files hold no entries")
     systems = sorted({e.platform for e in entries})
     chosen = [config.platform(s, local_system()) for s in systems]
     options = Options(build=False, apply=False)
-    sessions = resolve_all(targets, config, options, err, list(chosen), FileResults(entries))
+    sessions = resolve_all(targets, config, options, err, list(chosen), FileResults(entries),
+                           journal)
     problems = _refusals(sessions, entries)
     if problems:
         raise RefusedError("refused, no file changed:\n" + "\n".join(problems))
     merged = _merge(sessions)
-    tx = Transaction()
+    tx = Transaction(journal)
     with tx.guard():
         sources = {f: data for s in sessions for f, data in s.plan.sources.items()}
         for file, edits in merged.items():

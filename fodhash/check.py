@@ -17,6 +17,7 @@ from fodhash import nix, report
 from fodhash.cache import ResultCache, write_export
 from fodhash.config import Config, Target
 from fodhash.hashes import Hash
+from fodhash.patch import Recorder
 from fodhash.plan import Session, platform_dependent, platforms, resolve_all
 from fodhash.report import relative
 from fodhash.resolve import Options, SiteRun, Status
@@ -184,9 +185,9 @@ def _export(path: Path, findings: list[Finding]) -> int:
 
 def check(targets: list[Target], config: Config, *, out: Console, err: Console,
           options: Options, strict: bool, as_json: bool, export: Path | None,
-          systems: list[str]) -> int:
+          systems: list[str], journal: Recorder | None = None) -> int:
     sessions = resolve_all(targets, config, replace(options, apply=False), err,
-                           platforms(config, systems))
+                           platforms(config, systems), journal=journal)
     labelled: list[Labelled] = []
     for session in sessions:
         system = session.platform() if len(sessions) > 1 else ""

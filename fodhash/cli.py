@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import typer
 from fodhash import __version__, apply, cache_cmd, check, config, update
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
+from fodhash.journal import Journal, repository
 from fodhash.resolve import Options
 
 app = typer.Typer(
@@ -73,6 +75,17 @@ def _targets(config_path: Path | None, names: list[str] | None,
     return cfg, config.resolve_targets(cfg, names or [], all_targets, Path.cwd())
 
 
+def _repository(cfg: config.Config, no_wait: bool) -> AbstractContextManager[Journal]:
+    """The repository's lock for this command, with a killed run's edits undone first."""
+    err = console(stderr=True)
+    return repository(cfg.root, wait=not no_wait,
+                      say=lambda text: err.print(text, markup=False, highlight=False))
+
+
+NoWaitOption = Annotated[bool, typer.Option(
+    "--no-wait", help="Fail at once if another fodhash is editing this repository.")]
+
+
 @app.command("update")
 @guarded
 def update_command(
@@ -86,6 +99,7 @@ def update_command(
     timeout: TimeoutOption = None,
     no_cache: NoCacheOption = False,
     platform: PlatformOption = None,
+    no_wait: NoWaitOption = False,
     split_platforms: Annotated[bool, typer.Option(
         "--split-platforms",
         help="Turn a plain hash whose true value differs between platforms into a "
@@ -93,15 +107,18 @@ def update_command(
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
     cfg, chosen = _targets(config_path, targets, all_targets)
-    if split_platforms:
-        if dry_run or as_json:
-            raise UsageError("--split-platforms does not combine with --dry-run or --json")
-        raise typer.Exit(update.split_platforms(
-            chosen, cfg, out=console(), err=console(stderr=True), systems=platform or [],
-            options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)))
-    code = update.update(chosen, cfg, out=console(), err=console(stderr=True),
-                         dry_run=dry_run, as_json=as_json, systems=platform or [],
-                         options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache))
+    options = Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)
+    if split_platforms and (dry_run or as_json):
+        raise UsageError("--split-platforms does not combine with --dry-run or --json")
+    with _repository(cfg, no_wait) as journal:
+        if split_platforms:
+            code = update.split_platforms(chosen, cfg, out=console(), err=console(stderr=True),
+                                          systems=platform or [], options=options,
+                                          journal=journal)
+        else:
+            code = update.update(chosen, cfg, out=console(), err=console(stderr=True),
+                                 dry_run=dry_run, as_json=as_json, systems=platform or [],
+                                 options=options, journal=journal)
     raise typer.Exit(code)
 
 
@@ -123,15 +140,18 @@ def check_command(
         "--export", metavar="FILE",
         help="Write the computed results for `fodhash cache import` elsewhere.")] = None,
     platform: PlatformOption = None,
+    no_wait: NoWaitOption = False,
 ) -> None:
     """Verify every hash against its true value; change no file. Exit 1 if any is stale."""
     if no_cache and cached_only:
         raise UsageError("--no-cache and --cached-only exclude each other")
     cfg, chosen = _targets(config_path, targets, all_targets)
-    code = check.check(chosen, cfg, out=console(), err=console(stderr=True),
-                       options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache,
-                                       build=not cached_only),
-                       strict=strict, as_json=as_json, export=export, systems=platform or [])
+    with _repository(cfg, no_wait) as journal:
+        code = check.check(chosen, cfg, out=console(), err=console(stderr=True), journal=journal,
+                           options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache,
+                                           build=not cached_only),
+                           strict=strict, as_json=as_json, export=export,
+                           systems=platform or [])
     raise typer.Exit(code)
 
 
@@ -144,10 +164,25 @@ def apply_command(
     target: Annotated[list[str] | None, typer.Option(
         "--target", "-t", help="Only these targets (repeatable; default: every target).")] = None,
     config_path: ConfigOption = None,
+    no_wait: NoWaitOption = False,
 ) -> None:
     """Patch sites from results computed elsewhere; refuse any that no longer match."""
     cfg, chosen = _targets(config_path, target, not target)
-    raise typer.Exit(apply.apply(chosen, cfg, results, out=console(), err=console(stderr=True)))
+    with _repository(cfg, no_wait) as journal:
+        code = apply.apply(chosen, cfg, results, out=console(), err=console(stderr=True),
+                           journal=journal)
+    raise typer.Exit(code)
+
+
+@app.command("restore")
+@guarded
+def restore_command(config_path: ConfigOption = None, no_wait: NoWaitOption = False) -> None:
+    """Undo the edits of a fodhash run that was killed (every command does this first)."""
+    cfg = _load_config(config_path)
+    with _repository(cfg, no_wait):
+        pass
+    console(stderr=True).print(f"{cfg.root}: no edit of a killed run is left", markup=False,
+                               highlight=False)
 
 
 app.add_typer(cache_cmd.app, name="cache")

@@ -103,10 +103,14 @@ def _optional_str(table: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def _inside(root: Path, relative: str, where: str) -> Path:
+def _inside(root: Path, relative: str | Path, where: str) -> Path:
+    """The real path of a file of the repository; a path (or a symlink) leading out of it is
+    refused: fodhash edits files of this repository only."""
     path = (root / relative).resolve()
     if not path.is_relative_to(root.resolve()):
-        raise UsageError(f"{where}: {relative!r} is outside the repository {root}")
+        link = " (through a symlink)" if (root / relative).absolute() != path else ""
+        raise UsageError(f"{where}: {str(relative)!r} leads to {path}{link}, outside the "
+                         f"repository {root}; fodhash edits files inside it only")
     return path
 
 
@@ -179,11 +183,11 @@ def _platform(system: str, table: Any, where: str) -> Platform:
     )
 
 
-def file_target(path: Path, cwd: Path) -> Target:
+def file_target(path: Path, cwd: Path, root: Path) -> Target:
     """A bare .nix path: instantiate that file and resolve every site in it."""
-    file = (cwd / path).resolve()
-    if not file.exists():
+    if not (cwd / path).exists():
         raise UsageError(f"{path}: no such file, and no target of that name in fodhash.toml")
+    file = _inside(root, cwd / path, "file")
     name = str(path)
     return Target(name, file, None, Instantiation(cwd=file.parent, file=file))
 
@@ -204,7 +208,7 @@ def resolve_targets(config: Config, names: list[str], all_targets: bool, cwd: Pa
         if name in config.targets:
             chosen.append(config.targets[name])
         elif name.endswith(".nix"):
-            chosen.append(file_target(Path(name), cwd))
+            chosen.append(file_target(Path(name), cwd, config.root))
         else:
             known = ", ".join(sorted(config.targets)) or "none (no fodhash.toml found)"
             raise UsageError(f"unknown target {name!r}; targets: {known}")

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from fodhash.errors import FodhashError
 
@@ -55,6 +56,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+class Recorder(Protocol):
+    """Where a write is recorded before it happens (journal.Journal): to undo a killed run."""
+
+    def record(self, path: Path, original: bytes, about_to_write: bytes) -> None: ...
+    def clear(self) -> None: ...
+
+
 @dataclass
 class Document:
     """One file under edit: its original bytes and what fodhash wrote last."""
@@ -62,6 +70,7 @@ class Document:
     path: Path  # the real path (symlinks resolved), so a rename replaces the file, not the link
     original: bytes
     written: bytes | None = None
+    recorder: Recorder | None = None
 
     def write(self, edits: Mapping[Span, str]) -> bytes:
         """Write the original with `edits` applied; refuse if someone else changed the file."""
@@ -73,6 +82,8 @@ class Document:
                 "Run fodhash again when no one else is editing it."
             )
         if data != expected:
+            if self.recorder is not None:
+                self.recorder.record(self.path, self.original, data)
             atomic_write(self.path, data)
         self.written = data
         return data
@@ -84,6 +95,8 @@ class Document:
         current = self.path.read_bytes() if self.path.exists() else None
         if current != self.written:
             return False  # someone else's edit since ours: theirs wins
+        if self.recorder is not None:
+            self.recorder.record(self.path, self.original, self.original)
         atomic_write(self.path, self.original)
         self.written = self.original
         return True
@@ -91,14 +104,16 @@ class Document:
 
 @dataclass
 class Transaction:
-    """All files a run edits. Leaving the `with` block by an exception restores every one."""
+    """All files a run edits. Leaving the `with` block by an exception restores every one;
+    leaving it at all leaves every file consistent, so the journal is cleared then."""
 
+    recorder: Recorder | None = None
     documents: dict[Path, Document] = field(default_factory=dict)
 
     def document(self, path: Path, original: bytes) -> Document:
         real = path.resolve()
         if real not in self.documents:
-            self.documents[real] = Document(real, original)
+            self.documents[real] = Document(real, original, recorder=self.recorder)
         return self.documents[real]
 
     def restore(self) -> list[Path]:
@@ -110,4 +125,10 @@ class Transaction:
             yield self
         except BaseException:
             self.restore()
+            self._done()
             raise
+        self._done()
+
+    def _done(self) -> None:
+        if self.recorder is not None:
+            self.recorder.clear()

@@ -15,7 +15,7 @@ from fodhash.cache import ResultCache, Results
 from fodhash.config import Config, Platform, Target
 from fodhash.errors import UsageError
 from fodhash.hashes import Hash
-from fodhash.patch import Transaction, apply_edits
+from fodhash.patch import Recorder, Transaction, apply_edits
 from fodhash.resolve import Options, Resolver, SiteRun
 from fodhash.sites import Site, locate_in_bytes, platform_slot, read_nix_file, select
 from fodhash.ui import view
@@ -109,7 +109,8 @@ def platforms(config: Config, requested: list[str]) -> list[Platform | None]:
 
 
 def resolve_all(targets: list[Target], config: Config, options: Options, err: Console,
-                systems: list[Platform | None], results: Results | None = None) -> list[Session]:
+                systems: list[Platform | None], results: Results | None = None,
+                journal: Recorder | None = None) -> list[Session]:
     """One session per platform, one after the other (each sees the previous one's edits)."""
     sessions = []
     for asked in systems:
@@ -118,14 +119,15 @@ def resolve_all(targets: list[Target], config: Config, options: Options, err: Co
                                     for r in t.instantiation.flake_refs):
             platform = Platform(local_system())
         if platform is None:
-            sessions.append(resolve(targets, config, options, err, local_system, results))
+            sessions.append(resolve(targets, config, options, err, local_system, results,
+                                    journal))
             continue
         if len(systems) > 1:
             err.print(f"[bold]{escape(platform.system)}[/]", highlight=False)
         covered = [platform.apply(t) for t in targets if platform.covers(t, local_system)]
         if covered:
             sessions.append(resolve(covered, config, options, err, constant(platform.system),
-                                    results))
+                                    results, journal))
     if not sessions:
         raise UsageError("no target can be evaluated for the platforms asked for")
     return sessions
@@ -136,11 +138,12 @@ def constant(value: str) -> Callable[[], str]:
 
 
 def resolve(targets: list[Target], config: Config, options: Options, err: Console,
-            system: Callable[[], str], results: Results | None = None) -> Session:
+            system: Callable[[], str], results: Results | None = None,
+            journal: Recorder | None = None) -> Session:
     """Plan, then run the protocol with live progress; files are restored on any failure."""
     nix.require("nix-instantiate")
     work = plan(targets, lambda: [system()])
-    tx = Transaction()
+    tx = Transaction(journal)
     documents = {str(path): tx.document(path, data) for path, data in work.sources.items()}
     with ResultCache() as on_disk, tx.guard():
         resolver = Resolver(targets, work.selected, documents, options,

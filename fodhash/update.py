@@ -10,16 +10,18 @@ from rich.console import Console
 from fodhash import nix, report
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
-from fodhash.patch import Transaction
+from fodhash.patch import Recorder, Transaction
 from fodhash.plan import platform_dependent, platforms, resolve_all
 from fodhash.resolve import Options, Status
 from fodhash.sites import split_text, system_expression
 
 
 def update(targets: list[Target], config: Config, *, out: Console, err: Console,
-           dry_run: bool, as_json: bool, options: Options, systems: list[str]) -> int:
+           dry_run: bool, as_json: bool, options: Options, systems: list[str],
+           journal: Recorder | None = None) -> int:
     chosen = platforms(config, systems)
-    sessions = resolve_all(targets, config, replace(options, apply=not dry_run), err, chosen)
+    sessions = resolve_all(targets, config, replace(options, apply=not dry_run), err, chosen,
+                           journal=journal)
     labelled = len(sessions) > 1
     rows = [(s.platform() if labelled else "", run) for s in sessions for run in s.resolver.runs]
     stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}
@@ -44,20 +46,21 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
 
 
 def split_platforms(targets: list[Target], config: Config, *, out: Console, err: Console,
-                    options: Options, systems: list[str]) -> int:
+                    options: Options, systems: list[str], journal: Recorder | None = None) -> int:
     """Rewrite each plain site whose true hash differs between platforms into a per-platform
     attrset selected by the host system expression the file already uses; then resolve."""
     chosen = platforms(config, systems or ["all"])
     if len(chosen) < 2:
         raise UsageError("--split-platforms compares two or more platforms: configure them as "
                          "[platforms.SYSTEM] in fodhash.toml (or name them with --platform)")
-    sessions = resolve_all(targets, config, replace(options, apply=False), err, chosen)
+    sessions = resolve_all(targets, config, replace(options, apply=False), err, chosen,
+                           journal=journal)
     split = platform_dependent(sessions)
     if not split:
         err.print("nothing to split: no site's true hash differs between "
                   + ", ".join(s.platform() for s in sessions), highlight=False)
         return 0
-    tx = Transaction()
+    tx = Transaction(journal)
     with tx.guard():
         for file in sorted({file for file, _ in split}):
             source = sessions[0].plan.sources[file]
@@ -78,4 +81,4 @@ def split_platforms(targets: list[Target], config: Config, *, out: Console, err:
             tx.document(file, source).write(edits)
     # Resolve again on every platform: each new entry must now check out (from the cache).
     return update(targets, config, out=out, err=err, dry_run=False, as_json=False,
-                  options=options, systems=[s.platform() for s in sessions])
+                  options=options, systems=[s.platform() for s in sessions], journal=journal)

@@ -55,7 +55,7 @@ def repo(tmp_path: Path) -> Path:
         pytest.param(["x"], {"fodhash.toml": '[targets.x]\nfile = "ok.nix"\nfiel = 1\n'},
                      "unknown key(s) fiel", id="unknown-key"),
         pytest.param(["x"], {"fodhash.toml": '[targets.x]\nfile = "../outside.nix"\n'},
-                     "is outside the repository", id="outside-repository"),
+                     "outside the repository", id="outside-repository"),
         pytest.param(["bin.nix"], {"bin.nix": "\0\1\2"}, "binary file", id="binary-file"),
         pytest.param([], {}, "name a target", id="nothing-named"),
     ],
