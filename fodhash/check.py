@@ -186,7 +186,7 @@ def _export(path: Path, findings: list[Finding]) -> int:
 def check(targets: list[Target], config: Config, *, out: Console, err: Console,
           options: Options, strict: bool, as_json: bool, export: Path | None,
           systems: list[str], journal: Recorder | None = None) -> int:
-    sessions = resolve_all(targets, config, replace(options, apply=False), err,
+    sessions = resolve_all(targets, config, replace(options, apply=False, checking=True), err,
                            platforms(config, systems), journal=journal)
     labelled: list[Labelled] = []
     for session in sessions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -106,12 +107,13 @@ def _optional_str(table: dict[str, Any], key: str, where: str) -> str | None:
 def _inside(root: Path, relative: str | Path, where: str) -> Path:
     """The real path of a file of the repository; a path (or a symlink) leading out of it is
     refused: fodhash edits files of this repository only."""
-    path = (root / relative).resolve()
+    given = Path(os.path.abspath(root / relative))  # as the user names it, symlinks kept
+    path = given.resolve()
     if not path.is_relative_to(root.resolve()):
-        link = " (through a symlink)" if (root / relative).absolute() != path else ""
+        link = " (through a symlink)" if given != path else ""
         raise UsageError(f"{where}: {str(relative)!r} leads to {path}{link}, outside the "
                          f"repository {root}; fodhash edits files inside it only")
-    return path
+    return given
 
 
 def _target(root: Path, name: str, table: Any, where: str) -> Target:

@@ -148,7 +148,7 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     with ResultCache() as on_disk, tx.guard():
         resolver = Resolver(targets, work.selected, documents, options,
                             known=known_sites(config), cache=results or on_disk)
-        with view(err, resolver.runs) as events:
+        with view(err, resolver.runs, options.checking) as events:
             resolver.run(events)
     edits = resolver.final_edits()
     finals = {path: apply_edits(data, edits.get(str(path), {}))

@@ -97,6 +97,7 @@ class Options:
     use_cache: bool = True  # look results up in the cache (they are stored either way)
     build: bool = True  # False: only the cache answers (fodhash check --cached-only)
     apply: bool = True  # False: files end with their original bytes (check, --dry-run)
+    checking: bool = False  # progress speaks of verdicts (stale, ok), not of edits
 
 
 class Resolver:

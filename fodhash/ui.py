@@ -26,11 +26,23 @@ STYLES = {
 }
 
 
+def label(run: SiteRun, checking: bool) -> str:
+    """A site's state as a user reads it: a check edits nothing, so it finds sites stale,
+    missing or ok where an update would have updated them."""
+    if checking and run.new is not None and run.status in (Status.UPDATED, Status.CACHED,
+                                                           Status.OK):
+        if run.site.is_missing:
+            return "missing"
+        return "ok" if run.new == run.site.current else "stale"
+    return str(run.status)
+
+
 class PlainView:
     """One line per status change on stderr: for logs, CI and pipes."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, checking: bool = False) -> None:
         self.console = console
+        self.checking = checking
 
     def __enter__(self) -> PlainView:
         return self
@@ -45,7 +57,7 @@ class PlainView:
             Status.WAITING, Status.SKIPPED, Status.FAILED) else ""
         if run.status in (Status.UPDATED, Status.OK) and run.new is not None:
             detail = f" {run.new.sri}"
-        self.console.print(f"{run.status:>8} {run.target}: {run.site}{detail}",
+        self.console.print(f"{label(run, self.checking):>8} {run.target}: {run.site}{detail}",
                            markup=False, highlight=False)
 
     def log(self, line: str) -> None:
@@ -59,9 +71,10 @@ class LiveView:
     """A table of every site's FOD (queued, building with elapsed time, resolved, failed)
     and the latest line Nix printed, redrawn while Nix runs."""
 
-    def __init__(self, console: Console, runs: list[SiteRun]) -> None:
+    def __init__(self, console: Console, runs: list[SiteRun], checking: bool = False) -> None:
         self.console = console
         self.runs = runs
+        self.checking = checking
         self.last_line = ""
         self.live = Live(console=console, get_renderable=self._render, refresh_per_second=8,
                          transient=True)
@@ -78,7 +91,7 @@ class LiveView:
         table = Table(box=None, show_header=False, pad_edge=False)
         now = time.monotonic()
         for run in self.runs:
-            status = str(run.status)
+            status = label(run, self.checking)
             if run.status is Status.BUILDING and run.started is not None:
                 status += f" {now - run.started:4.1f}s"
             table.add_row(Text(status, style=STYLES[run.status]), Text(run.target), Text(str(run.site)),
@@ -95,5 +108,7 @@ class LiveView:
         self.console.print(message, markup=False, highlight=False)
 
 
-def view(console: Console, runs: list[SiteRun]) -> PlainView | LiveView:
-    return LiveView(console, runs) if console.is_terminal else PlainView(console)
+def view(console: Console, runs: list[SiteRun], checking: bool = False) -> PlainView | LiveView:
+    if console.is_terminal:
+        return LiveView(console, runs, checking)
+    return PlainView(console, checking)

@@ -1,0 +1,162 @@
+"""Nothing lost: SIGKILL at any moment, a second writer, someone else's edit, symlinks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import FIXTURES, copy_fixture, fodhash, snapshot
+
+from fodhash.hashes import Algo, canonical_fake_text, sentinel
+from fodhash.sites import locate_in_bytes
+
+pytestmark = pytest.mark.nix
+
+EXPECTED = json.loads((FIXTURES / "example" / "expected.json").read_text())
+# Every sentinel fodhash could write here, and the fakes: none may survive a crash.
+FORBIDDEN = {sentinel(Algo.SHA256, i).sri for i in range(64)} | {
+    canonical_fake_text(Algo.SHA256, bare=False)}
+KILL_POINTS = int(os.environ.get("FODHASH_KILL_POINTS", "24"))
+FIGURES = Path(os.environ.get("FODHASH_FIGURES", "/dev/null"))
+
+
+def site_values(root: Path, name: str) -> dict[str, str]:
+    path = root / name
+    return {s.attrpath: s.text for s in locate_in_bytes(path, path.read_bytes())}
+
+
+def start(repo: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "fodhash", "update", "--all", *args],
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_at_any_moment_leaves_original_bytes_or_true_hashes(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
+    # How long a full cold run takes here, to spread the kill points over it.
+    probe = copy_fixture("example", tmp_path / "probe")
+    began = time.monotonic()
+    assert fodhash("update", "--all", cwd=probe).returncode == 0
+    duration = time.monotonic() - began
+
+    original = snapshot(copy_fixture("example", tmp_path / "pristine"))
+    files_checked = fakes_left = killed_mid_edit = 0
+    for point in range(KILL_POINTS):
+        repo = copy_fixture("example", tmp_path / f"kill-{point}")
+        # A fresh cache each time: every run goes through sentinels, fakes and builds.
+        monkeypatch.setenv("FODHASH_CACHE_DIR", str(tmp_path / f"cache-{point}"))
+        proc = start(repo)
+        time.sleep(duration * (point + 0.5) / KILL_POINTS)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        edited = snapshot(repo) != original  # the kill left sentinels, fakes or results
+        killed_mid_edit += edited and any(
+            v in FORBIDDEN or v.startswith("sha256-AAAA") for name in EXPECTED
+            for v in site_values(repo, name).values())
+
+        # The next command in the repository replays the journal first.
+        restore = fodhash("restore", cwd=repo)
+        assert restore.returncode == 0, restore.stderr
+        after = snapshot(repo)
+        for name, data in original.items():
+            files_checked += 1
+            if after[name] == data:
+                continue
+            # Otherwise only hash literals changed, each to its true hash.
+            values, before = site_values(repo, name), site_values(tmp_path / "pristine" / "example", name)
+            assert set(values) == set(before), name
+            for attrpath, value in values.items():
+                fakes_left += value in FORBIDDEN
+                assert value in (before[attrpath], EXPECTED[name].get(attrpath)), (
+                    f"kill point {point}: {name} {attrpath} holds {value}")
+    assert fakes_left == 0
+    assert killed_mid_edit > 0, "no kill point caught a run with sentinels or fakes in files"
+    FIGURES.write_text(json.dumps({"kill_points": KILL_POINTS, "files_checked": files_checked,
+                                   "fakes_left": fakes_left, "killed_mid_edit": killed_mid_edit}))
+
+
+def test_second_writer_waits_or_fails_with_no_wait(example: Path) -> None:
+    slow = example / "slow.nix"
+    slow.write_text('derivation { name = "slow"; system = builtins.currentSystem; '
+                    'builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; sleep 4; echo > $out" ]; '
+                    'outputHashMode = "flat"; outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyo'
+                    'dN47oOmZiFc9iA="; }\n')
+    first = subprocess.Popen([sys.executable, "-m", "fodhash", "update", "slow.nix"],
+                             cwd=example, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while b"sha256-AAAA" not in slow.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    refused = fodhash("update", "sources", "--no-wait", cwd=example)
+    assert refused.returncode == 1
+    assert "another fodhash is editing" in refused.stderr
+    waited = fodhash("update", "sources", cwd=example)
+    assert "waiting for another fodhash" in waited.stderr
+    assert waited.returncode == 0
+    assert first.wait(timeout=60) == 0
+
+
+def test_edit_by_someone_else_during_a_run_is_kept_and_reported(example: Path) -> None:
+    slow = example / "slow.nix"
+    slow.write_text('derivation { name = "slow2"; system = builtins.currentSystem; '
+                    'builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; sleep 3; echo > $out" ]; '
+                    'outputHashMode = "flat"; outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyo'
+                    'dN47oOmZiFc9iA="; }\n')
+    proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", "slow.nix"],
+                            cwd=example, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while b"sha256-AAAA" not in slow.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    theirs = b"# someone else's edit\n" + slow.read_bytes()
+    slow.write_bytes(theirs)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "changed while fodhash was running" in err
+    assert slow.read_bytes() == theirs
+
+
+def test_symlink_inside_the_repository_is_edited_at_its_target(example: Path) -> None:
+    (example / "pinned-sources.nix").write_bytes((example / "sources.nix").read_bytes())
+    (example / "sources.nix").unlink()
+    (example / "sources.nix").symlink_to("pinned-sources.nix")
+    result = fodhash("update", "sources", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert (example / "sources.nix").is_symlink()
+    text = (example / "pinned-sources.nix").read_text()
+    assert EXPECTED["sources.nix"]["authentik.hash"] in text
+
+
+def test_symlink_out_of_the_repository_is_refused(example: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.nix"
+    outside.write_bytes((example / "sources.nix").read_bytes())
+    (example / "sources.nix").unlink()
+    (example / "sources.nix").symlink_to(outside)
+    before = outside.read_bytes()
+    result = fodhash("update", "sources", cwd=example)
+    assert result.returncode == 2
+    assert "through a symlink" in result.stderr and "outside the repository" in result.stderr
+    assert outside.read_bytes() == before
+    bare = fodhash("update", "sources.nix", cwd=example)
+    assert bare.returncode == 2 and "outside the repository" in bare.stderr
+
+
+def test_shell_metacharacters_never_reach_a_shell(example: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    (example / "fodhash.toml").write_text(
+        f'[targets."x; touch {marker}"]\nfile = "sources.nix"\n'
+        f'[targets."$(touch {marker})"]\nfile = "sources.nix"\nattr = "$(touch {marker})"\n'
+        f'build = "sources.nix"\nnix-args = ["--argstr", "x", "`touch {marker}`"]\n')
+    before = snapshot(example)
+    first = fodhash("update", f"x; touch {marker}", cwd=example)
+    second = fodhash("update", f"$(touch {marker})", cwd=example)
+    assert not marker.exists()
+    assert first.returncode == 0, first.stderr  # an odd name is just a name
+    assert second.returncode == 1
+    assert re.search(r"attribute '\$\(touch .*' in selection path", second.stderr)
+    assert snapshot(example) != before
