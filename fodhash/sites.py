@@ -225,9 +225,17 @@ def locate_in_bytes(file: Path, source: bytes) -> list[Site]:
     return sorted(sites, key=lambda s: s.start)
 
 
+MAX_FILE_SIZE = 32 * 1024 * 1024  # far above any hand-written or generated Nix file
+
+
 def read_nix_file(file: Path) -> bytes:
     """The bytes of a Nix file, with a clear error for what cannot be one."""
     try:
+        size = file.stat().st_size
+        if size > MAX_FILE_SIZE:
+            raise UsageError(f"{file}: {size // 2**20} MiB is too large for a Nix file fodhash "
+                             f"edits (limit {MAX_FILE_SIZE // 2**20} MiB); name the file that "
+                             "holds the hash")
         data = file.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{file}: no such file; check the path (or `file` in fodhash.toml)") from None

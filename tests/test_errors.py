@@ -57,13 +57,36 @@ def repo(tmp_path: Path) -> Path:
         pytest.param(["x"], {"fodhash.toml": '[targets.x]\nfile = "../outside.nix"\n'},
                      "outside the repository", id="outside-repository"),
         pytest.param(["bin.nix"], {"bin.nix": "\0\1\2"}, "binary file", id="binary-file"),
+        pytest.param(["latin1.nix"], {"latin1.nix": b'{ hash = "caf\xe9"; }'},
+                     "is not valid UTF-8", id="non-utf8-file"),
+        pytest.param(["big.nix"], {"big.nix": b"{ a = 1; }\n" + b"# padding\n" * 3_600_000},
+                     "too large for a Nix file", id="very-large-file"),
+        pytest.param(["dir.nix"], {"dir.nix/x": ""}, "is a directory", id="directory"),
+        pytest.param(["dangling.nix"], {"dangling.nix": Path("nowhere.nix")},
+                     "dangling.nix: no such file", id="dangling-symlink"),
+        pytest.param(["x"], {"fodhash.toml": '[targets.x]\nfile = 3\n'},
+                     "`file` must be a string", id="wrong-type-in-config"),
+        pytest.param(["x"], {"fodhash.toml": '[targets.x]\nfile = "ok.nix"\nflake = ".#a"\n'
+                             'attr = "b"\n'}, "has `flake` and `build`/`attr`", id="flake-and-attr"),
+        pytest.param(["x.nix"], {"x.nix": '{ hash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }'},
+                     "x.nix:1:", id="missing-semicolon"),
+        pytest.param(["--platform", "mips-linux", "ok"], {}, "[platforms.mips-linux]",
+                     id="unknown-platform"),
         pytest.param([], {}, "name a target", id="nothing-named"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(repo: Path, args: list[str],
-                                                   files: dict[str, str], message: str) -> None:
-    for name, text in files.items():
-        write(repo, name, text)
+                                                   files: dict[str, str | bytes | Path],
+                                                   message: str) -> None:
+    for name, content in files.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            path.symlink_to(content)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
     before = snapshot(repo)
     result = fodhash("update", *args, cwd=repo)
     assert result.returncode == 2, result.stdout + result.stderr
