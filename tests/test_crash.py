@@ -82,17 +82,24 @@ def test_sigkill_at_any_moment_leaves_original_bytes_or_true_hashes(tmp_path: Pa
                                    "fakes_left": fakes_left, "killed_mid_edit": killed_mid_edit}))
 
 
-def test_second_writer_waits_or_fails_with_no_wait(example: Path) -> None:
-    slow = example / "slow.nix"
-    slow.write_text('derivation { name = "slow"; system = builtins.currentSystem; '
-                    'builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; sleep 4; echo > $out" ]; '
-                    'outputHashMode = "flat"; outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyo'
-                    'dN47oOmZiFc9iA="; }\n')
-    first = subprocess.Popen([sys.executable, "-m", "fodhash", "update", "slow.nix"],
-                             cwd=example, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def building_slowly(repo: Path, name: str, seconds: int) -> subprocess.Popen[str]:
+    """`fodhash update` of a FOD whose builder sleeps, returned once that build runs."""
+    slow = repo / f"{name}.nix"
+    slow.write_text(f'derivation {{ name = "{name}"; system = builtins.currentSystem; '
+                    f'builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; sleep {seconds}; '
+                    'echo > $out" ]; outputHashMode = "flat"; '
+                    'outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; }\n')
+    proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", slow.name], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while b"sha256-AAAA" not in slow.read_bytes() and time.monotonic() < deadline:
+    while b"sha256-AAAA" not in slow.read_bytes():  # the canonical fake: the build is on
+        assert time.monotonic() < deadline and proc.poll() is None, "the build never started"
         time.sleep(0.05)
+    return proc
+
+
+def test_second_writer_waits_or_fails_with_no_wait(example: Path) -> None:
+    first = building_slowly(example, "slow", 4)
     refused = fodhash("update", "sources", "--no-wait", cwd=example)
     assert refused.returncode == 1
     assert "another fodhash is editing" in refused.stderr
@@ -103,16 +110,8 @@ def test_second_writer_waits_or_fails_with_no_wait(example: Path) -> None:
 
 
 def test_edit_by_someone_else_during_a_run_is_kept_and_reported(example: Path) -> None:
-    slow = example / "slow.nix"
-    slow.write_text('derivation { name = "slow2"; system = builtins.currentSystem; '
-                    'builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; sleep 3; echo > $out" ]; '
-                    'outputHashMode = "flat"; outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyo'
-                    'dN47oOmZiFc9iA="; }\n')
-    proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", "slow.nix"],
-                            cwd=example, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while b"sha256-AAAA" not in slow.read_bytes() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = building_slowly(example, "slow2", 3)
+    slow = example / "slow2.nix"
     theirs = b"# someone else's edit\n" + slow.read_bytes()
     slow.write_bytes(theirs)
     _, err = proc.communicate(timeout=60)
