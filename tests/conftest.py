@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import copy_all_fixtures, copy_fixture
 
+pytest_plugins = ["remote_builder"]  # a real remote Nix builder on loopback, for the tests
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:

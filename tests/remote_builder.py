@@ -7,23 +7,26 @@ creates /nix/store and /nix/var there on first use). Sharing the local store wou
 the output path's lock. `NIX_CONFIG=extra-platforms = aarch64-linux` in the sessions lets the
 builder accept aarch64-linux derivations too: a `/bin/sh` builder then simply runs natively.
 
-Use it in a test file with `from remote_builder import remote_builder  # noqa: F401` (or list
-this module in `pytest_plugins`), then build with `env={**os.environ, **rb.env()}` and the
-arguments `rb.nix_args(system)`. Needs root (for the mount namespace), `unshare` and
+Use the fixture `remote_builder` once tests/conftest.py has `pytest_plugins = ["remote_builder"]`
+(or after `from remote_builder import remote_builder_fixture  # noqa: F401` in a test file), then
+build with `env={**os.environ, **rb.env()}` and the arguments `rb.nix_args(system)`.
+`running_builder()` starts one more, for a single test. Needs root (for the mount namespace), `unshare` and
 `/usr/sbin/sshd`; when one is missing the fixture fails rather than skips: CI installs them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,7 @@ SYSTEMS = ("x86_64-linux", "aarch64-linux")
 # What the remote sessions see: Debian's nix-store is /usr/bin/nix-store.
 SESSION_ENV = 'PATH=/usr/bin:/bin:/usr/sbin:/sbin "NIX_CONFIG=extra-platforms = aarch64-linux"'
 START_TIMEOUT = 20.0
+PR_SET_PDEATHSIG = 1
 START_ATTEMPTS = 3  # a free port can be taken between finding it and sshd binding it
 
 
@@ -84,8 +88,9 @@ def _require_tools() -> None:
         missing.append(str(SSHD))
     if missing:
         pytest.fail(
-            f"remote builder: {', '.join(missing)} not found; install them with "
-            "`apt-get install -y openssh-server openssh-client util-linux mount` (.ci/run does)",
+            f"remote builder: {', '.join(missing)} not found; `apt-get install -y openssh-server` "
+            "brings sshd, ssh and ssh-keygen (.ci/run installs it); unshare and mount are in "
+            "util-linux and mount",
             pytrace=False,
         )
     if os.geteuid() != 0:
@@ -121,49 +126,59 @@ def _write_config(root: Path, port: int) -> Path:
     return config
 
 
-def _mount_ns(pid: int) -> str | None:
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the process that started it ends."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+
+
+def _namespace(pid: int, kind: str = "mnt") -> str | None:
+    """The namespace (`mnt`, `pid`) a process is in, e.g. "mnt:[4026532201]"; None if gone."""
     try:
-        return os.readlink(f"/proc/{pid}/ns/mnt")
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
     except OSError:
         return None
 
 
-def _pids_in_namespace(namespace: str) -> list[int]:
-    """Every process in the builder's private mount namespace: sshd and its sessions."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _mount_ns(int(entry.name)) == namespace:
-            pids.append(int(entry.name))
-    return pids
-
-
-def _alive(pid: int) -> bool:
+def _ns_pids(pid: int) -> list[int]:
+    """A process's pid in each pid namespace it is in, outermost first (`NSpid:` in status)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return []
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            return [int(field) for field in line.split()[1:]]
+    return []
 
 
 class _Server:
-    """One sshd under `unshare -m`, and how to stop it and everything it started."""
+    """One sshd in its own mount and pid namespaces, and how to stop it with all it started.
+
+    `unshare -m -p --kill-child` forks; the child (sh, then sshd by exec, with -D so it stays
+    in the foreground) is process 1 of a new pid namespace. Every process sshd starts (the
+    connection handlers, `nix-store --serve`) lives in that namespace, and when sshd ends the
+    kernel kills and reaps them all: nothing is left behind, not even a zombie. If unshare
+    dies first, --kill-child sends SIGKILL to sshd.
+    """
 
     def __init__(self, root: Path, port: int) -> None:
         self.root = root
         self.port = port
-        self.namespace: str | None = None
+        self.sshd_pid: int | None = None
+        """sshd's pid here (the pidfile holds 1: the pid inside its own namespace)."""
         config = _write_config(root, port)
         script = (f"mount --bind {root / 'remote-nix'} /nix && "
                   f"exec {SSHD} -D -f {config} -E {root / 'sshd.log'}")
         self.log = (root / "unshare.log").open("wb")
-        # -D: sshd stays in the foreground, so this process (unshare, then sh, then sshd by
-        # exec) is sshd itself. Its own session keeps terminal signals of pytest away from it.
+        # A session of its own keeps terminal signals meant for pytest away from it; if pytest
+        # itself is killed (no teardown then), the kernel sends unshare SIGKILL.
         self.proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+            ["unshare", "--mount", "--propagation", "private", "--pid", "--kill-child", "--",
+             "sh", "-c", script],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
             env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"},
         )
 
@@ -175,13 +190,26 @@ class _Server:
                 parts.append(f"--- {name}\n{path.read_text(errors='replace')}")
         return "\n".join(parts)
 
+    def _find_sshd(self) -> int | None:
+        """The pid, as seen here, of the process the pidfile names: unshare's child."""
+        try:
+            inside = int((self.root / "sshd.pid").read_text().split()[0])
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except (OSError, ValueError, IndexError):
+            return None
+        for child in (int(c) for c in children.split()):
+            ns_pids = _ns_pids(child)
+            if len(ns_pids) > 1 and ns_pids[-1] == inside:
+                return child
+        return None
+
     def wait_ready(self, builder: RemoteBuilder) -> str | None:
         """None once ssh with the key runs `nix-store --version` there, else why not."""
         deadline = time.monotonic() + START_TIMEOUT
         last = "sshd did not accept connections"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                return f"sshd exited with status {self.proc.returncode}"
+                return f"unshare/sshd exited with status {self.proc.returncode}"
             try:
                 with socket.create_connection((HOST, self.port), timeout=1):
                     pass
@@ -191,9 +219,10 @@ class _Server:
                 continue
             check = builder.ssh("nix-store", "--version", timeout=15)
             if check.returncode == 0 and "nix-store" in check.stdout:
-                # Only now is the process sshd inside its own namespace.
-                self.namespace = _mount_ns(self.proc.pid)
-                if self.namespace is None or self.namespace == _mount_ns(os.getpid()):
+                self.sshd_pid = self._find_sshd()
+                if self.sshd_pid is None:
+                    return "sshd's pid file does not name unshare's child"
+                if _namespace(self.sshd_pid) == _namespace(os.getpid()):
                     return "sshd is not in a mount namespace of its own"
                 return None
             last = f"ssh -i {builder.key} ... nix-store --version: exit {check.returncode}\n{check.stderr}"
@@ -201,52 +230,36 @@ class _Server:
         return f"timed out after {START_TIMEOUT:.0f} s: {last}"
 
     def stop(self) -> None:
-        """Stop sshd (the Popen child and the pid in its pidfile) and every process left in its
-        mount namespace (connection handlers, `nix-store --serve`), then reap the child."""
-        targets = {self.proc.pid}
-        pidfile = self.root / "sshd.pid"
-        with contextlib.suppress(OSError, ValueError):
-            targets.add(int(pidfile.read_text().split()[0]))
-        if self.namespace is not None:
-            targets.update(_pids_in_namespace(self.namespace))
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in targets:
-                # The pidfile pid is ours or gone; others were checked to be in our namespace.
-                if pid == self.proc.pid and self.proc.poll() is not None:
-                    continue
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
+        """Stop sshd (the pid in its pidfile), which ends its namespace; reap unshare.
+
+        unshare blocks SIGTERM and SIGINT while it waits for sshd; if sshd does not end (or
+        was never found), SIGKILL to unshare makes --kill-child send SIGKILL to sshd.
+        """
+        sshd = self.sshd_pid or self._find_sshd()
+        if sshd is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(sshd, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                left = {p for p in targets if p != self.proc.pid and _alive(p)}
-                if self.namespace is not None:
-                    left.update(_pids_in_namespace(self.namespace))
-                if not left and self.proc.poll() is not None:
-                    break
-                targets |= left
-                time.sleep(0.05)
-            else:
-                continue
-            break
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
         self.log.close()
 
 
 def _remove(root: Path) -> None:
     """Remove the folder, including store paths Nix made read-only."""
 
-    def make_writable(func: object, path: str, _exc: object) -> None:
+    def make_writable(func: Callable[[str], object], path: str, _exc: object) -> None:
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(path), 0o755)  # noqa: PTH101, PTH120
-            os.chmod(path, 0o755)  # noqa: PTH101
-        with contextlib.suppress(OSError):
-            if os.path.isdir(path) and not os.path.islink(path):  # noqa: PTH112, PTH114
-                os.rmdir(path)  # noqa: PTH106
-            else:
-                os.unlink(path)  # noqa: PTH108
+            Path(path).parent.chmod(0o755)
+            Path(path).chmod(0o755)
+        func(path)
 
-    shutil.rmtree(root, onerror=make_writable)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(root, onexc=make_writable)
+    else:
+        shutil.rmtree(root, onerror=make_writable)
 
 
 @contextlib.contextmanager
@@ -282,8 +295,8 @@ def running_builder() -> Iterator[RemoteBuilder]:
         _remove(root)
 
 
-@pytest.fixture(scope="session")
-def remote_builder() -> Iterator[RemoteBuilder]:
+@pytest.fixture(scope="session", name="remote_builder")
+def remote_builder_fixture() -> Iterator[RemoteBuilder]:
     """A remote Nix builder reached over ssh on 127.0.0.1, with its own empty Nix store.
 
     Session-wide: starting it takes a fraction of a second, but one sshd for all tests keeps

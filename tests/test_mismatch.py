@@ -156,6 +156,12 @@ TRANSCRIPT_CASES = [
             "nix-2.8-internal-json-keep-going-mismatch-and-failure.txt",
         )
     ),
+    # Through a real remote builder (tests/remote_builder.py): sshd on loopback, its own store.
+    pytest.param(
+        "nix-2.8-remote-builder.txt",
+        [("/nix/store/v5h0afffkya9q81z9k9yh53pldqma4l2-fodhash-remote-builder.drv", HI_SRI)],
+        id="remote-builder",
+    ),
     # The builder echoes "got: <a real hash>", "npm got 12.0.0" and an indented "got:" line.
     pytest.param(
         "nix-2.8-log-says-got.txt",
@@ -511,6 +517,7 @@ def test_failure_transcripts(name: str, expected: list[BuildFailure]) -> None:
         "nix-2.8-nix-build-plain.txt",
         "nix-2.8-keep-going-two.txt",  # "2 dependencies of derivation ... failed to build"
         "nix-2.8-log-says-got.txt",
+        "nix-2.8-remote-builder.txt",  # "builder for ... failed" after the remote mismatch
         "nix-2.8-internal-json.txt",
         "nix-2.8-nix-build-flake-pty.txt",
         "nix-2.8-empty-hash-no-algo.txt",

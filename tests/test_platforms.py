@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers import assert_fods_build_and_check, copy_fixture, fodhash, fods_of, snapshot
+from remote_builder import RemoteBuilder
 
 pytestmark = pytest.mark.nix
 
@@ -94,8 +95,8 @@ def test_platform_without_a_builder_is_unverified(platforms: Path) -> None:
 
     # With an entry: it cannot be built here and nothing is cached, so it is unverified.
     frontend = platforms / "frontend.nix"
-    frontend.write_text(frontend.read_text().replace(
-        '    {\n', '    {\n      "aarch64-darwin" = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=";\n'))
+    entry = '      "aarch64-darwin" = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=";\n'
+    frontend.write_text(frontend.read_text().replace("    {\n", "    {\n" + entry))
     result = fodhash("check", "frontend", "--platform", "aarch64-darwin", "--json",
                      cwd=platforms)
     assert result.returncode == 0, result.stdout
@@ -140,3 +141,29 @@ def test_apply_results_from_another_machine_and_refuse_stale_ones(platforms: Pat
     assert "refused, no file changed" in refused.stderr
     assert "before its lockfile changed" in " ".join(refused.stderr.split())
     assert snapshot(platforms) == before
+
+
+def test_update_through_a_real_remote_builder(platforms: Path, remote_builder: RemoteBuilder,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """aarch64-linux builds go over SSH to a builder with its own store (Nix's --builders,
+    no local jobs); the mismatch comes back in the remote-build form and is resolved."""
+    build_args = json.dumps([*remote_builder.nix_args("aarch64-linux")])
+    (platforms / "fodhash.toml").write_text(
+        '[targets.frontend]\nfile = "frontend.nix"\n'
+        '[platforms.aarch64-linux]\nnix-args = ["--argstr", "system", "aarch64-linux"]\n'
+        f"build-args = {build_args}\n")
+    for name, value in remote_builder.env().items():
+        monkeypatch.setenv(name, value)
+    result = fodhash("-v", "update", "frontend", "--platform", "aarch64-linux", cwd=platforms)
+    assert result.returncode == 0, result.stderr
+    assert "--builders" in result.stderr and "--max-jobs 0" in result.stderr
+    line = next(x for x in (platforms / "frontend.nix").read_text().splitlines()
+                if '"aarch64-linux" =' in x)
+    # The same true hash the local extra-platforms build gives.
+    local = copy_fixture("platforms", platforms.parent / "local")
+    assert fodhash("update", "frontend", "--platform", "aarch64-linux", "--no-cache",
+                   cwd=local).returncode == 0
+    assert line in (local / "frontend.nix").read_text()
+    # And the build really happened on the builder: its store holds the output.
+    out = remote_builder.ssh("ls", "/nix/store")
+    assert "frontend-deps" in out.stdout
