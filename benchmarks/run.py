@@ -5,7 +5,11 @@ Prints medians over several runs, side by side, and the ratios the issues name:
 - warm: the same command again on the resolved repository with the cache filled
   (target: warm <= 1.5 x bare + 0.3 s);
 - bare: the Nix instantiations that evaluate the same targets, without fodhash;
-- startup: `fodhash --version`, the Python floor of every command.
+- startup: `fodhash --version`, the Python floor of every command;
+- same-name FODs (DESIGN.md's known cost): the three `source` FODs of vendored.nix, which
+  share a name and a fake and so an output path, built by `fodhash update vendored` (in
+  successive nix-store calls) and by one bare `nix-store --realise --keep-going` of their
+  fake-hash derivations (where Nix 2.8 waits on the path lock, polling every 5 s).
 Writes the table to docs/performance.md.
 """
 
@@ -60,7 +64,8 @@ def fresh_copy(base: Path) -> Path:
 def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="fodhash-bench-"))
     env = {**os.environ, "NIX_CONFIG": os.environ.get("NIX_CONFIG", "substituters =")}
-    samples: dict[str, list[float]] = {"cold": [], "warm": [], "bare": [], "startup": []}
+    samples: dict[str, list[float]] = {"cold": [], "warm": [], "bare": [], "startup": [],
+                                       "same-name: fodhash": [], "same-name: one nix-store": []}
     try:
         for i in range(RUNS):
             repo = fresh_copy(base)
@@ -69,6 +74,17 @@ def main() -> None:
             samples["warm"].append(timed(lambda: run([*FODHASH, "update", "--all"], repo, run_env)))
             samples["bare"].append(timed(lambda: [run(cmd, repo, env) for cmd in BARE] and None))
             samples["startup"].append(timed(lambda: run([*FODHASH, "--version"], repo, env)))
+            if i < 3:  # the bare same-name build takes 10 s: three samples
+                same = fresh_copy(base)
+                same_env = {**env, "FODHASH_CACHE_DIR": str(base / f"same-{i}")}
+                samples["same-name: fodhash"].append(timed(
+                    lambda: run([*FODHASH, "update", "vendored"], same, same_env)))
+                fakes = subprocess.run(["nix-instantiate", "vendored.nix"], cwd=fresh_copy(base),
+                                       env=env, capture_output=True, text=True,
+                                       check=True).stdout.split()
+                samples["same-name: one nix-store"].append(timed(lambda: subprocess.run(
+                    ["nix-store", "--realise", "--keep-going", *fakes], env=env, check=False,
+                    capture_output=True)))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -84,13 +100,16 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     for name, values in samples.items():
-        lines.append(f"| {name} | {median[name]:.3f} | {min(values):.3f} | {max(values):.3f} |")
+        lines.append(f"| {name} ({len(values)} runs) | {median[name]:.3f} | {min(values):.3f} "
+                     f"| {max(values):.3f} |")
     lines += [
         "",
         f"- warm / bare: {median['warm'] / median['bare']:.2f}x",
         f"- target for warm: 1.5 x bare + 0.3 s = {budget:.3f} s; "
         f"measured {median['warm']:.3f} s: {'met' if median['warm'] <= budget else 'NOT met'}",
         f"- cold / warm: {median['cold'] / median['warm']:.1f}x",
+        f"- same-name FODs: one nix-store call / fodhash: "
+        f"{median['same-name: one nix-store'] / median['same-name: fodhash']:.1f}x",
     ]
     report = "\n".join(lines)
     print(report)
