@@ -328,7 +328,7 @@ def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | Non
         else:
             position = before.start_byte
             wrap = (f'{key} = "', '"; ')
-    line = source.count(b"\n", 0, position) + (1 if before is not None else 2)
+    line = source.count(b"\n", 0, position) + (2 if before is None and newline else 1)
     return Site(
         file=template.file,
         attrpath=f"{template.binding}.{platform}",
