@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from fodhash.cache import cache_dir
 from fodhash.errors import FodhashError, UsageError
@@ -99,19 +98,23 @@ class Journal:
 
 @contextlib.contextmanager
 def repository(root: Path, *, wait: bool, say: Callable[[str], None]) -> Iterator[Journal]:
-    """Hold the repository's lock for a command; replay a killed run's journal first."""
+    """Hold the repository's lock for a command; replay a killed run's journal first.
+
+    An flock(2) lock: the kernel releases it when its holder dies, even by SIGKILL, so a
+    killed run never leaves the repository locked.
+    """
     journal = Journal(root)
     journal.path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(journal.path.with_suffix(".lock")))
+    fd = os.open(journal.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if not wait:
-            raise LockedError(f"another fodhash is editing {root}; wait for it to finish "
-                              "(or run without --no-wait to wait)") from None
-        say(f"waiting for another fodhash editing {root} to finish...")
-        lock.acquire()
-    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise LockedError(f"another fodhash is editing {root}; wait for it to finish "
+                                  "(or run without --no-wait to wait)") from None
+            say(f"waiting for another fodhash editing {root} to finish...")
+            fcntl.flock(fd, fcntl.LOCK_EX)
         restored, left = journal.replay()
         for path in restored:
             say(f"restored {path} to its original bytes: an earlier fodhash run was killed")
@@ -120,4 +123,4 @@ def repository(root: Path, *, wait: bool, say: Callable[[str], None]) -> Iterato
                 "and it has changed since")
         yield journal
     finally:
-        lock.release()
+        os.close(fd)  # releases the lock
