@@ -25,6 +25,7 @@ from fodhash.ui import view
 class Plan:
     selected: list[tuple[Target, Site]]
     sources: dict[Path, bytes]  # original bytes of every file holding a selected site
+    located: dict[Path, list[Site]]  # every site of those files
 
 
 def plan(targets: list[Target], platforms: Callable[[], list[str]]) -> Plan:
@@ -34,12 +35,14 @@ def plan(targets: list[Target], platforms: Callable[[], list[str]]) -> Plan:
     for it (a missing site); `platforms` is asked only when there is such an attrset.
     """
     sources: dict[Path, bytes] = {}
+    located: dict[Path, list[Site]] = {}
     selected: list[tuple[Target, Site]] = []
     seen: set[tuple[Path, int]] = set()
     for target in targets:
         if target.file not in sources:
             sources[target.file] = read_nix_file(target.file)
-        sites = locate_in_bytes(target.file, sources[target.file])
+            located[target.file] = locate_in_bytes(target.file, sources[target.file])
+        sites = located[target.file]
         if not sites:
             raise UsageError(
                 f"{target.file}: no hash site found (no hash, outputHash, vendorHash, "
@@ -64,18 +67,20 @@ def plan(targets: list[Target], platforms: Callable[[], list[str]]) -> Plan:
             if (site.file, site.start) not in seen:
                 seen.add((site.file, site.start))
                 selected.append((target, site))
-    return Plan(selected, sources)
+    return Plan(selected, sources, located)
 
 
-def known_sites(config: Config) -> list[tuple[str, Site]]:
-    """Every site of every configured target, to name the file of a stale FOD outside a run."""
+def known_sites(config: Config, located: dict[Path, list[Site]]) -> list[tuple[str, Site]]:
+    """Every site of every configured target, to name the file of a stale FOD outside a run
+    (the files the plan read are not read again)."""
     known: list[tuple[str, Site]] = []
     for target in config.targets.values():
         try:
-            known += [(target.name, s) for s in locate_in_bytes(target.file,
-                                                                read_nix_file(target.file))]
+            sites = located.get(target.file) or locate_in_bytes(target.file,
+                                                                read_nix_file(target.file))
         except UsageError:
             continue
+        known += [(target.name, s) for s in sites]
     return known
 
 
@@ -147,7 +152,7 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     documents = {str(path): tx.document(path, data) for path, data in work.sources.items()}
     with ResultCache() as on_disk, tx.guard():
         resolver = Resolver(targets, work.selected, documents, options,
-                            known=known_sites(config), cache=results or on_disk)
+                            known=known_sites(config, work.located), cache=results or on_disk)
         with view(err, resolver.runs, options.checking) as events:
             resolver.run(events)
     edits = resolver.final_edits()

@@ -101,6 +101,12 @@ class Options:
 
 
 class Resolver:
+    """Runs the protocol over the selected sites of some targets, for one platform.
+
+    It owns nothing on disk: it writes the files through their Documents (which journal and
+    guard every write) and asks the cache through `cache`; its results are its SiteRuns.
+    """
+
     def __init__(self, targets: Sequence[Target], selected: Sequence[tuple[Target, Site]],
                  documents: dict[str, Document], options: Options,
                  known: Iterable[tuple[str, Site]] = (), cache: Results | None = None) -> None:
