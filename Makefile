@@ -31,11 +31,12 @@ nix:
 	  $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nix-bin git; }
 
-# Copy the example repository (every hash stale) to a scratch folder and fix every hash.
+# Copy the example repository (every hash stale) to a scratch folder and fix every hash,
+# with a cache of its own, empty each time, so that every hash is really built.
 run: setup
-	rm -rf $(SCRATCH) && mkdir -p $(dir $(SCRATCH)) && cp -r fixtures/example $(SCRATCH)
+	rm -rf scratch && mkdir -p $(dir $(SCRATCH)) && cp -r fixtures/example $(SCRATCH)
 	cd $(SCRATCH) && git init -q && git add -A   # the flake target needs a git tree
-	cd $(SCRATCH) && ../../$(BIN)/fodhash update --all
+	cd $(SCRATCH) && FODHASH_CACHE_DIR=$(CURDIR)/scratch/cache ../../$(BIN)/fodhash update --all
 	@echo "The resolved repository is in $(SCRATCH) (git diff there shows every change)."
 
 test: setup
