@@ -162,3 +162,16 @@ def test_selected_site_whose_fod_consumes_a_stale_unselected_site(example: Path)
     assert "authentik.nix" in out and "src.hash" in out
     assert "fodhash update authentik" in out
     assert snapshot(example) == before
+
+
+def test_flake_reference_names_the_system(example: Path) -> None:
+    """A flake target can name the system: `{system}` becomes this machine's system."""
+    with (example / "fodhash.toml").open("a") as config:
+        config.write('\n[targets.flake-system]\nfile = "python-deps.nix"\n'
+                     'flake = ".#packages.{system}.python-deps"\n')
+    assert fodhash("update", "sources", cwd=example).returncode == 0
+    before = snapshot(example)
+    result = fodhash("-v", "update", "flake-system", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert ".#packages.x86_64-linux.python-deps" in result.stderr
+    assert_resolved(example, before, {"python-deps.nix": EXAMPLE_EXPECTED["python-deps.nix"]})
