@@ -39,11 +39,11 @@ run: setup
 	cd $(SCRATCH) && FODHASH_CACHE_DIR=$(CURDIR)/scratch/cache ../../$(BIN)/fodhash update --all
 	@echo "The resolved repository is in $(SCRATCH) (git diff there shows every change)."
 
-test: setup
+test: setup lint
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check fodhash tests
+	$(BIN)/ruff check fodhash tests benchmarks
 	$(BIN)/mypy fodhash
 
 bench: setup

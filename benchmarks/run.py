@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,14 +53,13 @@ BARE = [
 ]
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> None:
-    subprocess.run(args, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-
-
-def timed(action: Callable[[], None]) -> float:
+def timed(commands: list[list[str]], cwd: Path, env: dict[str, str], *,
+          check: bool = True) -> float:
+    """Seconds the commands take, run one after another."""
     start = time.perf_counter()
-    action()
+    for args in commands:
+        subprocess.run(args, cwd=cwd, env=env, check=check, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -83,24 +81,21 @@ def main() -> None:
         for i in range(RUNS):
             repo = fresh_copy(base)
             run_env = {**env, "FODHASH_CACHE_DIR": str(base / f"cache-{i}")}
-            samples["cold"].append(timed(lambda: run([*FODHASH, "update", "--all"], repo, run_env)))
-            samples["warm"].append(timed(lambda: run([*FODHASH, "update", "--all"], repo, run_env)))
-            samples["bare per target"].append(timed(
-                lambda: [run(cmd, repo, env) for cmd in BARE_PER_TARGET] and None))
-            samples["bare merged"].append(timed(
-                lambda: [run(cmd, repo, env) for cmd in BARE] and None))
-            samples["startup"].append(timed(lambda: run([*FODHASH, "--version"], repo, env)))
+            samples["cold"].append(timed([[*FODHASH, "update", "--all"]], repo, run_env))
+            samples["warm"].append(timed([[*FODHASH, "update", "--all"]], repo, run_env))
+            samples["bare per target"].append(timed(BARE_PER_TARGET, repo, env))
+            samples["bare merged"].append(timed(BARE, repo, env))
+            samples["startup"].append(timed([[*FODHASH, "--version"]], repo, env))
             if i < 3:  # the bare same-name build takes 10 s: three samples
                 same = fresh_copy(base)
                 same_env = {**env, "FODHASH_CACHE_DIR": str(base / f"same-{i}")}
-                samples["same-name: fodhash"].append(timed(
-                    lambda: run([*FODHASH, "update", "vendored"], same, same_env)))
+                samples["same-name: fodhash"].append(
+                    timed([[*FODHASH, "update", "vendored"]], same, same_env))
                 fakes = subprocess.run(["nix-instantiate", "vendored.nix"], cwd=fresh_copy(base),
                                        env=env, capture_output=True, text=True,
                                        check=True).stdout.split()
-                samples["same-name: one nix-store"].append(timed(lambda: subprocess.run(
-                    ["nix-store", "--realise", "--keep-going", *fakes], env=env, check=False,
-                    capture_output=True)))
+                samples["same-name: one nix-store"].append(timed(
+                    [["nix-store", "--realise", "--keep-going", *fakes]], same, env, check=False))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
