@@ -230,6 +230,9 @@ def show_derivations(drvs: Sequence[str], timeout: float | None = None) -> dict[
     if not drvs:
         return {}
     result = run(["nix", *EXPERIMENTAL, "show-derivation", "-r", *drvs], timeout=timeout)
+    if not result.ok and "show-derivation" in result.stderr:
+        # Nix 2.15 renamed it `nix derivation show`; later versions drop the old name.
+        result = run(["nix", *EXPERIMENTAL, "derivation", "show", "-r", *drvs], timeout=timeout)
     if not result.ok:
         raise NixError(f"Nix could not read the derivations. {result.describe()}")
     return parse_show_derivation(result.stdout)
