@@ -19,7 +19,7 @@ from fodhash.config import Config, Target
 from fodhash.errors import FodhashError, UsageError
 from fodhash.patch import Recorder, Span, Transaction
 from fodhash.plan import Session, local_system, resolve_all
-from fodhash.resolve import Options, SiteRun, Status
+from fodhash.runs import Options, SiteRun, Status
 
 
 class RefusedError(FodhashError):

@@ -20,7 +20,7 @@ from fodhash.hashes import Hash
 from fodhash.patch import Recorder
 from fodhash.plan import Session, platform_dependent, platforms, resolve_all
 from fodhash.report import relative
-from fodhash.resolve import Options, SiteRun, Status
+from fodhash.runs import Options, SiteRun, Status
 
 JSON_VERSION = 1
 

@@ -13,7 +13,7 @@ from fodhash import __version__, apply, cache_cmd, check, config, update
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
 from fodhash.journal import Journal, repository
-from fodhash.resolve import Options
+from fodhash.runs import Options
 
 app = typer.Typer(
     name="fodhash",

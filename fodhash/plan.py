@@ -16,7 +16,8 @@ from fodhash.config import Config, Platform, Target
 from fodhash.errors import UsageError
 from fodhash.hashes import Hash
 from fodhash.patch import Recorder, Transaction, apply_edits
-from fodhash.resolve import Options, Resolver, SiteRun
+from fodhash.resolve import Resolver
+from fodhash.runs import Options, SiteRun
 from fodhash.sites import Site, locate_in_bytes, platform_slot, read_nix_file, select
 from fodhash.ui import view
 

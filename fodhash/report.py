@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fodhash.resolve import SiteRun, Status
+from fodhash.runs import SiteRun, Status
 from fodhash.ui import STYLES
 
 JSON_VERSION = 1

@@ -12,92 +12,19 @@ See DESIGN.md. Each round:
 
 from __future__ import annotations
 
-import enum
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from fodhash import mismatch, nix
 from fodhash.cache import Entry, Results, key_for
 from fodhash.config import Target
 from fodhash.drv import Derivation, closure, difference
-from fodhash.hashes import Hash, canonical_fake_text, sentinel
+from fodhash.hashes import Hash
 from fodhash.nix import Instantiation, NixTimeout
 from fodhash.patch import Document, Span
+from fodhash.runs import Events, Options, SiteRun, Status, silent
 from fodhash.sites import Site
-
-
-class Status(enum.StrEnum):
-    PENDING = "pending"
-    WAITING = "waiting"  # its FOD consumes another pending site's FOD: a later round
-    QUEUED = "queued"
-    BUILDING = "building"
-    UPDATED = "updated"  # the literal was stale (or a placeholder) and now holds the true hash
-    CACHED = "cached"  # patched from the result cache, without a build
-    OK = "ok"  # the literal already held the true hash
-    SKIPPED = "skipped"  # not evaluated on this platform
-    UNKNOWN = "unknown"  # not in the cache, and builds were not allowed
-    FAILED = "failed"
-
-    @property
-    def done(self) -> bool:
-        return self in (Status.UPDATED, Status.CACHED, Status.OK, Status.SKIPPED, Status.UNKNOWN,
-                        Status.FAILED)
-
-
-@dataclass(eq=False)
-class SiteRun:
-    """What a run knows about one site; the UI renders these."""
-
-    target: str
-    site: Site
-    index: int  # distinguishes the site's sentinel from every other site's
-    status: Status = Status.PENDING
-    new: Hash | None = None
-    message: str = ""
-    seconds: float = 0.0
-    drvs: list[str] = field(default_factory=list)  # its FODs, in their sentinel form
-    started: float | None = None
-    upstream: set[SiteRun] = field(default_factory=set)  # pending sites its FODs consume
-    keys: list[str] = field(default_factory=list)  # cache keys of its FODs, once they are final
-
-    @property
-    def sentinel(self) -> Hash:
-        return sentinel(self.site.algo, self.index)
-
-    def sentinel_text(self) -> str:
-        return self.site.render(self.sentinel)
-
-    def fake_text(self) -> str:
-        form = self.site.form
-        bare = form is not None and form.encoding != "sri" and not form.prefixed
-        return self.site.quote(canonical_fake_text(self.site.algo, bare=bare))
-
-    def final_text(self) -> str | None:
-        """The span's text at the end of the run; None keeps the original bytes."""
-        resolved = self.status in (Status.UPDATED, Status.CACHED) and self.new is not None
-        if resolved and self.new is not None and (self.new != self.site.current
-                                                  or self.site.is_placeholder):
-            return self.site.render(self.new)
-        return None
-
-
-class Events(Protocol):
-    def changed(self, run: SiteRun) -> None: ...
-    def log(self, line: str) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Options:
-    jobs: int | None = None  # parallel builds; None: as many as FODs are ready
-    timeout: float | None = None  # seconds for the whole run
-    use_cache: bool = True  # look results up in the cache (they are stored either way)
-    build: bool = True  # False: only the cache answers (fodhash check --cached-only)
-    apply: bool = True  # False: files end with their original bytes (check, --dry-run)
-    checking: bool = False  # progress speaks of verdicts (stale, ok), not of edits
 
 
 class Resolver:
@@ -114,7 +41,7 @@ class Resolver:
         self.runs = [SiteRun(t.name, s, i) for i, (t, s) in enumerate(selected)]
         self.build_args = {t.name: t.build_args for t in targets}
         self.documents = documents
-        self.events: Events = _Silent()
+        self.events: Events = silent
         self.options = options
         self.known = list(known)
         self.cache = cache
@@ -399,7 +326,7 @@ class Resolver:
 
     def run(self, events: Events | None = None) -> list[SiteRun]:
         """Resolve every site; files end with the true hashes or their original bytes."""
-        self.events = events or _Silent()
+        self.events = events or silent
         if self._unchanged():
             self.rounds = 1
             self._finish()
@@ -479,14 +406,3 @@ class Resolver:
         else:
             for doc in self.documents.values():
                 doc.write({})
-
-
-class _Silent:
-    def changed(self, run: SiteRun) -> None:
-        return None
-
-    def log(self, line: str) -> None:
-        return None
-
-    def note(self, message: str) -> None:
-        return None

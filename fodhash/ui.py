@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from fodhash.resolve import SiteRun, Status
+from fodhash.runs import SiteRun, Status
 
 STYLES = {
     Status.PENDING: "dim",

@@ -12,7 +12,7 @@ from fodhash.config import Config, Target
 from fodhash.errors import UsageError
 from fodhash.patch import Recorder, Transaction
 from fodhash.plan import platform_dependent, platforms, resolve_all
-from fodhash.resolve import Options, Status
+from fodhash.runs import Options, Status
 from fodhash.sites import split_text, system_expression
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fodhash.drv import Derivation
 from fodhash.hashes import Algo, fake, sentinel
-from fodhash.resolve import Options, Resolver, SiteRun
+from fodhash.resolve import Resolver
+from fodhash.runs import Options, SiteRun
 from fodhash.sites import locate_in_bytes
 
 SOURCE = b'{ a.hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; ' \

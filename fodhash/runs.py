@@ -1,0 +1,98 @@
+"""What a run knows about each site (statuses, per-site state), its options, and the events
+a progress display receives."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fodhash.hashes import Hash, canonical_fake_text, sentinel
+from fodhash.sites import Site
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    WAITING = "waiting"  # its FOD consumes another pending site's FOD: a later round
+    QUEUED = "queued"
+    BUILDING = "building"
+    UPDATED = "updated"  # the literal was stale (or a placeholder) and now holds the true hash
+    CACHED = "cached"  # patched from the result cache, without a build
+    OK = "ok"  # the literal already held the true hash
+    SKIPPED = "skipped"  # not evaluated on this platform
+    UNKNOWN = "unknown"  # not in the cache, and builds were not allowed
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        return self in (Status.UPDATED, Status.CACHED, Status.OK, Status.SKIPPED, Status.UNKNOWN,
+                        Status.FAILED)
+
+
+@dataclass(eq=False)
+class SiteRun:
+    """What a run knows about one site; the UI renders these."""
+
+    target: str
+    site: Site
+    index: int  # distinguishes the site's sentinel from every other site's
+    status: Status = Status.PENDING
+    new: Hash | None = None
+    message: str = ""
+    seconds: float = 0.0
+    drvs: list[str] = field(default_factory=list)  # its FODs, in their sentinel form
+    started: float | None = None
+    upstream: set[SiteRun] = field(default_factory=set)  # pending sites its FODs consume
+    keys: list[str] = field(default_factory=list)  # cache keys of its FODs, once they are final
+
+    @property
+    def sentinel(self) -> Hash:
+        return sentinel(self.site.algo, self.index)
+
+    def sentinel_text(self) -> str:
+        return self.site.render(self.sentinel)
+
+    def fake_text(self) -> str:
+        form = self.site.form
+        bare = form is not None and form.encoding != "sri" and not form.prefixed
+        return self.site.quote(canonical_fake_text(self.site.algo, bare=bare))
+
+    def final_text(self) -> str | None:
+        """The span's text at the end of the run; None keeps the original bytes."""
+        resolved = self.status in (Status.UPDATED, Status.CACHED) and self.new is not None
+        if resolved and self.new is not None and (self.new != self.site.current
+                                                  or self.site.is_placeholder):
+            return self.site.render(self.new)
+        return None
+
+
+class Events(Protocol):
+    def changed(self, run: SiteRun) -> None: ...
+    def log(self, line: str) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int | None = None  # parallel builds; None: as many as FODs are ready
+    timeout: float | None = None  # seconds for the whole run
+    use_cache: bool = True  # look results up in the cache (they are stored either way)
+    build: bool = True  # False: only the cache answers (fodhash check --cached-only)
+    apply: bool = True  # False: files end with their original bytes (check, --dry-run)
+    checking: bool = False  # progress speaks of verdicts (stale, ok), not of edits
+
+
+class _Silent:
+    """No progress display: for library use and tests."""
+
+    def changed(self, run: SiteRun) -> None:
+        return None
+
+    def log(self, line: str) -> None:
+        return None
+
+    def note(self, message: str) -> None:
+        return None
+
+
+silent = _Silent()
