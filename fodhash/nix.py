@@ -107,7 +107,8 @@ def _child_exited(child: pexpect.spawn[str]) -> Callable[[float], bool]:
     return wait
 
 
-def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None = None) -> ProcessResult:
+def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None = None,
+        stdin: str | None = None) -> ProcessResult:
     """Run a command to completion, capturing both streams. Never raises on a non-zero exit.
 
     The child gets its own process group so that a timeout or Ctrl-C kills Nix and every
@@ -117,10 +118,10 @@ def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None =
     log.debug("run: %s", " ".join(argv))
     start = time.monotonic()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, errors="replace",
-                            start_new_session=True)
+                            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                            text=True, errors="replace", start_new_session=True)
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
+        stdout, stderr = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         _stop(proc.pid, _popen_exited(proc))
         raise NixTimeout(f"`{' '.join(args)}` ran over the {timeout:g} s timeout") from None

@@ -1,17 +1,18 @@
-"""Locate hash sites in Nix files with the tree-sitter Nix grammar."""
+"""Locate hash sites in Nix files: bindings of hash attributes in the syntax tree."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-
-import tree_sitter
-import tree_sitter_nix
+from typing import TYPE_CHECKING
 
 from fodhash.errors import HashError, UsageError
 from fodhash.hashes import Algo, Encoding, Hash, HashText, parse_hash
+from fodhash.syntax import judge, parse
+
+if TYPE_CHECKING:
+    import tree_sitter
 
 # Attribute names that hold a FOD hash: hash, outputHash, vendorHash, npmDepsHash, cargoHash,
 # sha256, vendorSha256, ... but not outputHashAlgo or outputHashMode.
@@ -80,11 +81,6 @@ class Site:
 
     def __str__(self) -> str:
         return f"{self.file.name}:{self.attrpath}"
-
-
-@cache
-def _parser() -> tree_sitter.Parser:
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_nix.language()))
 
 
 def _attr_name(node: tree_sitter.Node) -> str:
@@ -193,30 +189,22 @@ def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
                 fragment.end_byte, text, form.hash.algo, form)
 
 
-def _syntax_error(file: Path, root: tree_sitter.Node) -> UsageError:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.type == "ERROR" or node.is_missing:
-            row, col = node.start_point
-            return UsageError(
-                f"{file}:{row + 1}:{col + 1}: Nix syntax error; fix the file "
-                f"(`nix-instantiate --parse {file}` shows Nix's own message) and run again"
-            )
-        stack.extend(reversed(node.children))
-    return UsageError(f"{file}: Nix syntax error")
-
-
 def locate_in_bytes(file: Path, source: bytes) -> list[Site]:
-    """Every hash site in `source`, in file order; raises UsageError on a syntax error."""
-    tree = _parser().parse(source)
-    if tree.root_node.has_error:
-        raise _syntax_error(file, tree.root_node)
+    """Every hash site in `source`, in file order.
+
+    Nix judges the syntax (see fodhash.syntax): a file Nix rejects raises a UsageError with
+    Nix's message; in a file Nix accepts but the grammar reads only in part, the sites of
+    the sound part of the tree are found and nothing inside an unreadable stretch is.
+    """
+    tree = parse(source)
+    judge(file, source, tree)
     sites: list[Site] = []
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
-        if node.type == "binding":
+        if node.type == "ERROR" or node.is_missing:
+            continue
+        if node.type == "binding" and not node.has_error:
             site = _site(file, node)
             if site is not None:
                 sites.append(site)
@@ -291,7 +279,7 @@ def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | Non
     entries = [s for s in sites if s.platform is not None]
     if not entries or len({(s.file, s.binding) for s in entries}) != 1:
         return None
-    tree = _parser().parse(source)
+    tree = parse(source)
     first = tree.root_node.descendant_for_byte_range(entries[0].start, entries[0].end)
     while first is not None and first.type != "binding_set":
         first = first.parent
@@ -348,7 +336,7 @@ def system_expression(source: bytes) -> str | None:
     """The expression this file already uses for the host system, to select a new
     per-platform attrset with: the one an existing `{ ... }.${EXPR}` selects with, else
     `....hostPlatform.system`, else `....system`, else a `system` argument."""
-    tree = _parser().parse(source)
+    tree = parse(source)
     found: dict[int, str] = {}
     stack = [tree.root_node]
     while stack:
@@ -374,7 +362,7 @@ def split_text(source: bytes, site: Site, hashes: dict[str, Hash], selector: str
                name: str) -> tuple[tuple[int, int], str]:
     """The edit that turns a plain hash literal into a per-platform attrset, selected by
     `selector`, with a throwing default that names the FOD (real-world-shapes.md, shape 2)."""
-    node = _parser().parse(source).root_node.descendant_for_byte_range(site.start, site.end)
+    node = parse(source).root_node.descendant_for_byte_range(site.start, site.end)
     while node is not None and node.type not in ("string_expression", "indented_string_expression"):
         node = node.parent
     if node is None:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import tree_sitter
-import tree_sitter_nix
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +35,7 @@ from fodhash.hashes import (
 from fodhash.mismatch import Mismatch, parse_mismatches
 from fodhash.patch import apply_edits
 from fodhash.sites import Site, locate_in_bytes, platform_slot
+from fodhash.syntax import parse
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 
@@ -676,8 +675,7 @@ def nix_files(draw: st.DrawFn, *, platforms: bool = False) -> tuple[bytes, list[
 
 
 def has_syntax_error(source: bytes) -> bool:
-    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_nix.language()))
-    return parser.parse(source).root_node.has_error
+    return parse(source).root_node.has_error
 
 
 def site_key(site: Site) -> tuple[object, ...]:
