@@ -7,7 +7,7 @@ Prints medians over several runs, side by side, and the ratios the issues name:
 - bare per target: `nix-instantiate` of each target as configured, one after another;
 - bare merged: the same evaluations merged per file, as fodhash runs them (stricter);
 - startup: `fodhash --version`, the Python floor of every command;
-- same-name FODs (DESIGN.md's known cost): the three `source` FODs of vendored.nix, which
+- same-name FODs (docs/design.md's known cost): the three `source` FODs of vendored.nix, which
   share a name and a fake and so an output path, built by `fodhash update vendored` (in
   successive nix-store calls) and by one bare `nix-store --realise --keep-going` of their
   fake-hash derivations (where Nix 2.8 waits on the path lock, polling every 5 s).

@@ -1,6 +1,6 @@
 """The result cache: resolved hashes on disk per FOD and platform, and its export/import format.
 
-Keys are digests of the normalised FOD (DESIGN.md, "Cache key"); values are JSON text, never
+Keys are digests of the normalised FOD (docs/design.md, "Cache key"); values are JSON text, never
 pickles, so the cache outlives changes to fodhash's classes. diskcache keeps it in SQLite,
 which makes concurrent fodhash processes safe. The file format is docs/cache-format.md.
 """
@@ -85,7 +85,7 @@ def cache_dir() -> Path:
 
 
 def key_for(drv: Derivation) -> str:
-    """The cache key of a FOD: the one place that defines it (DESIGN.md, "Cache key").
+    """The cache key of a FOD: the one place that defines it (docs/design.md, "Cache key").
 
     Compute it on the non-fake form of the derivation (sentinel or real hash): fetchers
     change their environment when the hash is a fake.

@@ -156,7 +156,7 @@ def canonical_fake_text(algo: Algo, *, bare: bool) -> str:
     """The placeholder written into a site for a build.
 
     nixpkgs fetchers turn TLS verification on only for "", lib.fakeHash (SRI sha256 zeros),
-    lib.fakeSha256 (64 zeros) and lib.fakeSha512 (128 zeros); see DESIGN.md. SRI sha256 zeros
+    lib.fakeSha256 (64 zeros) and lib.fakeSha512 (128 zeros); see docs/design.md. SRI sha256 zeros
     is valid in any context, so it serves every sha256 site; a bare sha512 site gets
     lib.fakeSha512. Other forms have no TLS-safe spelling, so the resolver refuses to build a
     derivation that would fetch insecurely with them (see resolve.insecure_fetch).

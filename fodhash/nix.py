@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fodhash.drv import Derivation, parse_show_derivation
 from fodhash.errors import FodhashError, NixError, UsageError
 from fodhash.mismatch import strip_ansi
 
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# `nix show-derivation` and flakes are experimental in the Nix versions fodhash supports;
+# The `nix` command and flakes are experimental in the Nix versions fodhash supports;
 # enabling them per call changes nothing else in the user's configuration.
 EXPERIMENTAL = ("--extra-experimental-features", "nix-command flakes")
 STOP_GRACE = 10.0  # seconds Nix gets to stop its builders before it is killed
@@ -224,19 +223,6 @@ def instantiate_all(whats: Sequence[Instantiation],
     with ThreadPoolExecutor(max_workers=min(len(whats), os.cpu_count() or 2)) as pool:
         futures = {what: pool.submit(instantiate, what, timeout) for what in whats}
         return {what: future.result() for what, future in futures.items()}
-
-
-def show_derivations(drvs: Sequence[str], timeout: float | None = None) -> dict[str, Derivation]:
-    """Every derivation in the closure of `drvs`, parsed (one `nix show-derivation -r`)."""
-    if not drvs:
-        return {}
-    result = run(["nix", *EXPERIMENTAL, "show-derivation", "-r", *drvs], timeout=timeout)
-    if not result.ok and "show-derivation" in result.stderr:
-        # Nix 2.15 renamed it `nix derivation show`; later versions drop the old name.
-        result = run(["nix", *EXPERIMENTAL, "derivation", "show", "-r", *drvs], timeout=timeout)
-    if not result.ok:
-        raise NixError(f"Nix could not read the derivations. {result.describe()}")
-    return parse_show_derivation(result.stdout)
 
 
 def realise(drvs: Sequence[str], *, jobs: int, on_line: Callable[[str], None],

@@ -1,6 +1,6 @@
 """The resolution protocol: sentinels to map sites to FODs, canonical fakes to build, rounds.
 
-See DESIGN.md. Each round:
+See docs/design.md. Each round:
 1. write a unique sentinel into every pending site and evaluate: the FODs whose output hash is
    a sentinel belong to those sites; a site whose sentinel is absent is not evaluated on
    this platform; a FOD that depends on another pending site's FOD waits for a later round;
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from fodhash import mismatch, nix
 from fodhash.cache import Entry, Results, key_for
 from fodhash.config import Target
-from fodhash.drv import Derivation, closure, difference
+from fodhash.drv import Derivation, closure, difference, read_closure
 from fodhash.hashes import Hash
 from fodhash.nix import Instantiation, NixTimeout
 from fodhash.patch import Document, Span
@@ -90,8 +90,7 @@ class Resolver:
         needed = [i for i in self.instantiations
                   if i not in self.reaches or self.reaches[i] & wanted]
         tops = nix.instantiate_all(needed, timeout=self._remaining())
-        graph = nix.show_derivations(sorted({t for ts in tops.values() for t in ts}),
-                                     timeout=self._remaining())
+        graph = read_closure(sorted({t for ts in tops.values() for t in ts}))
         self._last_tops = tops
         return graph
 

@@ -361,7 +361,7 @@ def system_expression(source: bytes) -> str | None:
 def split_text(source: bytes, site: Site, hashes: dict[str, Hash], selector: str,
                name: str) -> tuple[tuple[int, int], str]:
     """The edit that turns a plain hash literal into a per-platform attrset, selected by
-    `selector`, with a throwing default that names the FOD (real-world-shapes.md, shape 2)."""
+    `selector`, with a throwing default that names the FOD (fixtures/example/webui-deps.nix)."""
     node = parse(source).root_node.descendant_for_byte_range(site.start, site.end)
     while node is not None and node.type not in ("string_expression", "indented_string_expression"):
         node = node.parent

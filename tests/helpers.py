@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+
+from fodhash.drv import read_closure, read_drv
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -44,20 +44,13 @@ def copy_all_fixtures(dest: Path) -> Path:
     return target
 
 
-def nix_json(*args: str, cwd: Path | None = None) -> Any:
-    out = subprocess.run(["nix", "--extra-experimental-features", "nix-command flakes", *args],
-                         cwd=cwd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
-
-
 def fods_of(file: Path, *attrs: str, system: str | None = None) -> list[str]:
     """The fixed-output .drv files in the closure of FILE (or its -A attributes)."""
     flags = [a for attr in attrs for a in ("-A", attr)]
     flags += ["--argstr", "system", system] if system else []
     tops = subprocess.run(["nix-instantiate", str(file), *flags], capture_output=True, text=True,
                           check=True).stdout.split()
-    graph = nix_json("show-derivation", "-r", *tops)
-    return sorted(p for p, d in graph.items() if d["outputs"].get("out", {}).get("hash"))
+    return sorted(p for p, d in read_closure(tops).items() if d.output_hash is not None)
 
 
 def assert_fods_build_and_check(fods: list[str], *nix_args: str) -> None:
@@ -68,9 +61,8 @@ def assert_fods_build_and_check(fods: list[str], *nix_args: str) -> None:
     not delete a path (it is in use), `--check` rebuilds it and compares instead.
     """
     assert fods, "no FOD to check"
-    graph = nix_json("show-derivation", *fods)
     for fod in fods:
-        outputs = [o["path"] for o in graph[fod]["outputs"].values()]
+        outputs = list(read_drv(fod).output_paths)
         deleted = subprocess.run(["nix-store", "--delete", *outputs], capture_output=True,
                                  text=True, check=False).returncode == 0
         args = ["nix-store", "--realise", *nix_args, fod]

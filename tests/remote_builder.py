@@ -1,6 +1,6 @@
 """A real remote Nix builder on loopback, for tests: `remote_builder` fixture and its data.
 
-The recipe is /work/shared/remote-builder-recipe.md: Debian's OpenSSH server on a free port of
+The recipe: Debian's OpenSSH server on a free port of
 127.0.0.1, reachable only with a key pair made for the test, started in its own mount namespace
 with an empty folder bind-mounted on /nix, so the "remote machine" has its own Nix store (Nix
 creates /nix/store and /nix/var there on first use). Sharing the local store would deadlock on

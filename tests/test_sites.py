@@ -1,4 +1,4 @@
-"""The tree-sitter locator on every shape of real-world-shapes.md."""
+"""The tree-sitter locator on every shape of hash site in fixtures/ (fixtures/shapes/README.md)."""
 
 from __future__ import annotations
 
