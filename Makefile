@@ -10,7 +10,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # first retries cache.nixos.org for 5 s. A NIX_CONFIG of your own wins.
 export NIX_CONFIG ?= substituters =
 
-.PHONY: run test bench lint setup nix compile clean
+.PHONY: run test test-nix-versions bench lint setup nix compile clean
 
 setup: $(VENV)/.installed nix compile
 
@@ -41,6 +41,12 @@ run: setup
 
 test: setup lint
 	$(BIN)/pytest
+
+# The same suite against Debian's newer Nix: trixie's nix-bin (2.26) and sid's (the newest),
+# each in a Debian root of its own, made once and reused (tests/nix-versions/run.py; needs
+# root and mmdebstrap). Narrow it with NIX_VERSIONS=sid and PYTEST_ARGS='-x -k remote'.
+test-nix-versions:
+	python3 tests/nix-versions/run.py $(NIX_VERSIONS) -- $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check fodhash tests benchmarks
