@@ -1,7 +1,10 @@
-"""Reading Nix's build output: hash mismatches and builder failures, for every Nix version.
+"""Reading Nix's build output: hash mismatches, builder failures, refusals and derivations no
+machine here builds, for every Nix version.
 
-Pure text parsing, no processes. The message formats are collected in
-/work/shared/nix-error-formats.md; `tests/transcripts/` holds real output of Nix 2.8.
+Pure text parsing, no processes. `tests/transcripts/` holds real output of Nix 2.8, 2.26 and
+2.34; `tests/test_mismatch.py` holds the templates of the versions that do not run here (Nix 1.x
+to 2.3, Lix, Determinate Nix) and the shapes logs take on their way to fodhash (CI timestamps,
+quoting, lost indentation, blank lines). The comments below say which version prints what.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import takewhile
 from typing import Any
 
 from fodhash.errors import HashError
@@ -37,25 +41,60 @@ class BuildFailure:
     """Nix's reason ("builder failed with exit code 1") and the `> ` log lines it printed."""
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A fixed-output derivation whose output Nix refused to register: it contains a store path
+    (in a file's contents, a file's name or a symlink's target), so it is not self-contained."""
+
+    path: str
+    """The .drv path."""
+    count: int | None
+    """How many distinct store paths the output references; None when Nix does not say."""
+    example: str | None
+    """One of them, as Nix names it; None when Nix does not say."""
+
+
 # CSI (colours, \e[K), OSC (hyperlinks, ended by BEL or ST) and two-character escapes.
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
-_Q_OPEN = "[\u2018']"  # Nix 1.x quotes with U+2018/U+2019, later versions with '
+# What other programs put in front of every line of Nix's output, as logs and pastes carry it:
+# a CI runner's timestamp (GitHub Actions: "2026-09-07T13:11:02.5093617Z "), a log viewer's box
+# ("┃ ", nix-output-monitor), a quote marker ("> " in mail and Markdown), nested in any order.
+# Only at column 0: the indented "       > " of Nix's own log tails is Nix's text.
+_DECORATION = re.compile(
+    r"^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?[ \t]+"
+    r"|[\u2503\u2502][ \t]?"
+    r"|>[ \t]?)+"
+)
+
+_Q_OPEN = "[\u2018'`]"  # Nix 1.x quotes with U+2018/U+2019 (its early releases `...'), 2.x with '
 _Q_CLOSE = "[\u2019']"
 
 # 2.2+ (and Lix, Determinate): a header line, then indented `key: value` lines. Searched, not
 # matched, because a remote build prefixes it: "build of '...' on 'ssh://...' failed: hash ...".
+# A header cut at the terminal's width has no closing "':" and names no path: it is ignored.
 _HEADER = re.compile(r"hash mismatch in fixed-output derivation '(?P<path>[^']+)':")
+# The indentation may be lost (column 0), and a nested Nix's block in a builder's log tail
+# reads "       >          specified: ..." in the outer Nix's output.
 _BLOCK_LINE = re.compile(
-    r"^\s+(?P<key>specified|wanted|got|likely URL|expected path|got path):\s*(?P<value>\S*)"
+    r"^[\s>]*(?P<key>specified|wanted|got|likely URL|expected path|got path):\s*(?P<value>\S*)"
 )
-# 1.x and 2.0-2.1: one line; the algorithm is the derivation's outputHashAlgo (`r:sha256`).
+# One line each; the algorithm is the derivation's outputHashAlgo (`r:sha256`). The hashes are
+# bare: nix32, or base16 for md5 (early 1.x releases print base16 for every algorithm).
 _ONE_LINE = (
+    # 1.11 to 1.x: got, then wanted.
     re.compile(
         rf"output path {_Q_OPEN}(?P<path>[^\u2019']+){_Q_CLOSE} has (?P<algo>[\w:]+) hash "
         rf"{_Q_OPEN}(?P<got>[^\u2019']+){_Q_CLOSE} when "
         rf"{_Q_OPEN}(?P<wanted>[^\u2019']*){_Q_CLOSE} was expected"
     ),
+    # Before 1.11: wanted, then got.
+    re.compile(
+        rf"output path {_Q_OPEN}(?P<path>[^\u2019']+){_Q_CLOSE} should have (?P<algo>[\w:]+) "
+        rf"hash {_Q_OPEN}(?P<wanted>[^\u2019']*){_Q_CLOSE}, instead has "
+        rf"{_Q_OPEN}(?P<got>[^\u2019']+){_Q_CLOSE}"
+    ),
+    # 2.0 and 2.1.
     re.compile(
         r"fixed-output derivation produced path '(?P<path>[^']+)' with (?P<algo>[\w:]+) hash "
         r"'(?P<got>[^']+)' instead of the expected hash '(?P<wanted>[^']*)'"
@@ -66,12 +105,48 @@ _ONE_LINE = (
 _BUILDER_FAILED = re.compile(
     rf"builder for {_Q_OPEN}(?P<path>[^\u2019']+){_Q_CLOSE} (?P<status>failed\b.*?);?\s*$"
 )
-# 2.29+: "Cannot build '%s'.\nReason: builder failed with exit code 1." The same two lines
-# with "Reason: 1 dependency failed." are not a builder failure.
+# 2.29+: "Cannot build '%s'." and the reason on the next line: "Reason: builder failed with
+# exit code 1." (a builder failure), "Reason: 1 dependency failed." (not one), "Reason:
+# platform mismatch" (see parse_unbuildable). "Output paths:" and the paths follow.
 _CANNOT_BUILD = re.compile(r"Cannot build '(?P<path>[^']+)'\.\s*$")
 _REASON = re.compile(r"^\s*Reason: (?P<reason>builder .*?)\.?\s*$")
-_LOG_TAIL = re.compile(r"^\s*[Ll]ast \d+ log lines:\s*$")
-_LOG_LINE = re.compile(r"^\s*(?P<line>>.*?)\s*$")
+_OUTPUT_PATHS = re.compile(r"^\s*(?:Output paths:|/\S+)\s*$")
+# The tail of the log: "last N log lines:" (2.4-2.28), "Last N log lines:" (2.29+), then N
+# lines "> ..." and "For full logs, run ...".
+_LOG_TAIL = re.compile(r"^\s*[Ll]ast (?P<count>\d+) log lines:\s*$")
+_LOG_END = re.compile(r"^\s*For full logs")
+_LOG_MARKER = re.compile(r"^\s*>? ?")
+
+# Derivations of a system no machine here builds.
+# To 2.28: "a 'aarch64-darwin' with features {} is required to build '%s', but I am a ...".
+_UNBUILDABLE = re.compile(
+    r"a '(?P<system>[^']+)' with features \{[^}]*\} is required to build '(?P<path>[^']+\.drv)'")
+# 2.29+, after "Cannot build '%s'.": "Reason: platform mismatch" (2.34), then "Required system:
+# '%s'" and "Current system: '%s'"; some releases between print "Reason: required system or
+# feature not available" and "Required system: '%s' with features {...}". "Reason: missing
+# system features" (2.34) names no other system: it is left out.
+_CANNOT_BUILD_DETAIL = re.compile(
+    r"^\s*(?:Reason|Required system|Current system|Required features|Available features|Hint):")
+_REQUIRED_SYSTEM = re.compile(r"^\s*Required system: '(?P<system>[^']+)'")
+
+# A fixed-output derivation whose output contains a store path. Nix 2.8 builds it (exit 0);
+# newer versions refuse it. Nix 2.26 refuses before it checks the hash, so it prints no
+# mismatch at all; 2.34 checks the hash first and refuses only the build with the right one.
+_REFUSALS = (
+    # Nix 2.26 and 2.34 (both recorded): one line.
+    re.compile(
+        r"fixed-output derivations must not reference store paths: '(?P<path>[^']+)' "
+        r"references (?P<count>\d+) distinct paths, e\.g\. '(?P<example>[^']+)'"
+    ),
+    # Lix 2.93+: the paths follow, one per line.
+    re.compile(
+        r"the fixed-output derivation '(?P<path>[^']+)' must not reference store paths but "
+        r"(?P<count>\d+) such references were found:"
+    ),
+    # Earlier Nix 2.x releases and Lix before 2.93: no path named.
+    re.compile(r"illegal path references in fixed-output derivation '(?P<path>[^']+)'"),
+)
+_LISTED_PATH = re.compile(r"^\s*(?P<path>/\S+)\s*$")
 
 # Determinate Nix's internal-json event for a mismatch (activity result type 109).
 _RES_HASH_MISMATCH = 109
@@ -92,13 +167,16 @@ def _screen_line(raw: str) -> str:
 
 
 def _events(output: str) -> Iterator[str | Mismatch]:
-    """The output as plain lines, with `@nix` JSON messages expanded into their lines.
+    """The output as plain, non-blank lines, with `@nix` JSON messages expanded into their lines.
 
-    Determinate's structured mismatch event is yielded as a ready Mismatch. Other JSON events
-    (build log lines, progress) are dropped: a mismatch or a failure is always a `msg`.
+    Blank lines carry nothing, and some logs put one after every line. Determinate's structured
+    mismatch event is yielded as a ready Mismatch. Other JSON events (build log lines, progress)
+    are dropped: a mismatch or a failure is always a `msg`.
     """
     for raw in re.split(r"\r*\n", output):
-        line = _screen_line(raw)
+        line = _DECORATION.sub("", _screen_line(raw))
+        if not line.strip():
+            continue
         if not line.startswith("@nix {"):
             yield line
             continue
@@ -114,14 +192,18 @@ def _events(output: str) -> Iterator[str | Mismatch]:
             # `raw_msg` may be missing through the daemon, so it is only a fallback.
             text = event.get("msg", event.get("raw_msg"))
             if isinstance(text, str):
-                first, *rest = text.split("\n")
-                yield _screen_line(first)
+                first, *rest = (_screen_line(part) for part in text.split("\n"))
+                yield first
                 # Indent continuation lines as a terminal rendering does: raw_msg has none.
-                yield from (" " + _screen_line(part) for part in rest)
+                yield from (" " + part for part in rest if part.strip())
         elif event.get("action") == "result" and event.get("type") == _RES_HASH_MISMATCH:
             found = _from_json_event(event.get("payload"))
             if found is not None:
                 yield found
+
+
+def _lines(output: str) -> list[str]:
+    return [item for item in _events(output) if isinstance(item, str)]
 
 
 def _json_hash(value: Any) -> Hash | None:
@@ -209,56 +291,84 @@ def parse_mismatches(output: str) -> list[Mismatch]:
     return list(found.values())
 
 
+def _log_line(line: str) -> str:
+    """One line of a log tail as `> text`, whether its `> ` and indentation survived or not."""
+    return f"> {_LOG_MARKER.sub('', line.rstrip())}".rstrip()
+
+
 def _log_tail(following: list[str]) -> list[str]:
-    """The `> ` lines of the log tail Nix appends to a builder failure, if any."""
-    lines: list[str] = []
-    in_tail = False
-    for line in following:
-        if not line.startswith((" ", ">")):
-            break  # continuation lines of an error are indented; anything else is new output
-        if _LOG_TAIL.match(line):
-            in_tail = True
-        elif in_tail and (log := _LOG_LINE.match(line)):
-            lines.append(log["line"])
-        elif in_tail:
-            break
-    return lines
+    """The lines of the log tail Nix appends to a builder failure, if any.
+
+    Nix says how many lines it prints ("last 2 log lines:"): that count, not their indentation
+    or their `> `, which logs may have lost, tells where the tail ends.
+    """
+    for index, line in enumerate(following):
+        if tail := _LOG_TAIL.match(line):
+            lines = following[index + 1 : index + 1 + int(tail["count"])]
+            return [_log_line(x) for x in takewhile(lambda x: not _LOG_END.match(x), lines)]
+        if not _OUTPUT_PATHS.match(line):
+            break  # 2.29+ lists the output paths before the tail; anything else ends it
+    return []
 
 
 def parse_failures(output: str) -> list[BuildFailure]:
     """Builders that failed for a reason other than a hash mismatch, first report per path.
 
     Dependency failures are left out (they name the dependent, not the culprit), and so is any
-    derivation that also had a mismatch: after a remote build's mismatch Nix 2.8 still prints
-    "builder for '...' failed with exit code 1" for it.
+    derivation that also had a mismatch or a refusal: after a remote build's mismatch or
+    refusal Nix 2.8 and 2.26 still print "builder for '...' failed with exit code 1" for it,
+    and 2.34 "Cannot build '...'. Reason: builder failed with exit code 1.".
     """
-    mismatched = {m.path for m in parse_mismatches(output)}
-    lines = [item for item in _events(output) if isinstance(item, str)]
+    explained = {m.path for m in parse_mismatches(output)} | {r.path for r in parse_refusals(output)}
+    lines = _lines(output)
     found: dict[str, BuildFailure] = {}
     for index, line in enumerate(lines):
         if builder := _BUILDER_FAILED.search(line):
             path, reason = builder["path"], f"builder {builder['status']}"
-            tail_start = index + 1
+            rest = lines[index + 1 :]
         elif (cannot := _CANNOT_BUILD.search(line)) and index + 1 < len(lines):
             reason_line = _REASON.match(lines[index + 1])
             if reason_line is None:
                 continue  # a dependency failed, or some other reason than the builder
             path, reason = cannot["path"], reason_line["reason"]
-            tail_start = index + 2
+            rest = lines[index + 2 :]
         else:
             continue
-        if path in mismatched or path in found:
+        if path in explained or path in found:
             continue
-        message = "\n".join([reason, *_log_tail(lines[tail_start:])])
-        found[path] = BuildFailure(path, message)
+        found[path] = BuildFailure(path, "\n".join([reason, *_log_tail(rest)]))
     return list(found.values())
 
 
-_UNBUILDABLE = re.compile(
-    r"a '(?P<system>[^']+)' with features \{[^}]*\} is required to build '(?P<path>[^']+\.drv)'")
+def parse_refusals(output: str) -> list[Refusal]:
+    """Fixed-output derivations whose output Nix refused because it references store paths,
+    first report per path. No `got:` comes with them on Nix 2.26: the hash was never checked."""
+    lines = _lines(output)
+    found: dict[str, Refusal] = {}
+    for index, line in enumerate(lines):
+        for pattern in _REFUSALS:
+            if refused := pattern.search(line):
+                groups = refused.groupdict()
+                count, example = groups.get("count"), groups.get("example")
+                if count is not None and example is None:  # Lix 2.93+: listed below
+                    listed = _LISTED_PATH.match(lines[index + 1]) if index + 1 < len(lines) else None
+                    example = listed["path"] if listed else None
+                refusal = Refusal(refused["path"], None if count is None else int(count), example)
+                found.setdefault(refusal.path, refusal)
+                break
+    return list(found.values())
 
 
 def parse_unbuildable(output: str) -> dict[str, str]:
     """Derivations Nix cannot build here for want of a machine of their system (no builder
     for it): .drv path -> the system it needs. Not a failure of the derivation itself."""
-    return {m["path"]: m["system"] for m in _UNBUILDABLE.finditer(strip_ansi(output))}
+    lines = _lines(output)
+    found: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        if old := _UNBUILDABLE.search(line):
+            found.setdefault(old["path"], old["system"])
+        elif cannot := _CANNOT_BUILD.search(line):
+            for detail in takewhile(_CANNOT_BUILD_DETAIL.match, lines[index + 1 :]):
+                if required := _REQUIRED_SYSTEM.match(detail):
+                    found.setdefault(cannot["path"], required["system"])
+    return found

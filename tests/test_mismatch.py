@@ -1,9 +1,14 @@
-"""parse_mismatches and parse_failures: real Nix 2.8 output and the other versions' templates."""
+"""The parsers of fodhash.mismatch: real output of Nix 2.8, 2.26 and 2.34, the other versions'
+templates, and both as logs and pastes carry them (prefixed, de-indented, double-spaced, cut)."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,8 +16,11 @@ from fodhash.hashes import Algo, Hash, fake, parse_hash
 from fodhash.mismatch import (
     BuildFailure,
     Mismatch,
+    Refusal,
     parse_failures,
     parse_mismatches,
+    parse_refusals,
+    parse_unbuildable,
     strip_ansi,
 )
 
@@ -200,7 +208,7 @@ def test_transcripts(name: str, expected: list[tuple[str, str]]) -> None:
 
 
 def test_every_transcript_is_tested() -> None:
-    tested = {p.values[0] for p in TRANSCRIPT_CASES} | {p.values[0] for p in FAILURE_TRANSCRIPTS}
+    tested = {p.values[0] for p in [*TRANSCRIPT_CASES, *FAILURE_TRANSCRIPTS, *MODERN_CASES]}
     assert {p.name for p in TRANSCRIPTS.glob("*.txt")} == tested
 
 
@@ -240,6 +248,26 @@ TEMPLATE_CASES = [
         f"when \u2018{'0' * 32}\u2019 was expected\n",
         [Mismatch(OUT, fake(Algo.MD5), parse_hash(MD5_HI, Algo.MD5).hash)],
         id="nix-1.x-md5-base16",
+    ),
+    # Before 1.11 the wanted hash comes first; early releases quote with `...' and print base16.
+    pytest.param(
+        f"error: output path \u2018{OUT}\u2019 should have r:sha256 hash \u2018{FAKE_NIX32}\u2019, "
+        f"instead has \u2018{HI_NIX32}\u2019\n",
+        [Mismatch(OUT, fake(Algo.SHA256), sri(HI_SRI))],
+        id="nix-1.10",
+    ),
+    pytest.param(
+        f"error: output path `{OUT}' should have sha256 hash `{'0' * 64}', instead has `{HI_BASE16}'\n",
+        [Mismatch(OUT, fake(Algo.SHA256), sri(HI_SRI))],
+        id="nix-1.x-early-base16",
+    ),
+    # Cut at the terminal's width: no path to map the got: to, so nothing is found.
+    pytest.param(
+        f"error: hash mismatch in fixed-output derivation '{DRV[:40]}\n"
+        f"         specified: {FAKE}\n"
+        f"            got:    {HI_SRI}\n",
+        [],
+        id="header-cut",
     ),
     pytest.param(
         f"fixed-output derivation produced path '{OUT}' with sha256 hash '{HI_NIX32}' "
@@ -628,6 +656,338 @@ def test_mixed_transcript_separates_mismatch_from_failure() -> None:
     failed = {f.path for f in parse_failures(text)}
     assert mismatched and failed
     assert not mismatched & failed
+
+
+# --- Real Nix 2.26 and 2.34 output ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What every parser here finds in one output."""
+
+    mismatches: list[Mismatch] = field(default_factory=list)
+    failures: list[BuildFailure] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    unbuildable: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, output: str) -> Parsed:
+        return cls(parse_mismatches(output), parse_failures(output), parse_refusals(output),
+                   parse_unbuildable(output))
+
+
+def fod(path: str, got: str) -> Mismatch:
+    """A FOD of tests/transcripts/nix-2.26-2.34-fods.nix: they all ask for lib.fakeHash."""
+    return Mismatch(path, fake(Algo.SHA256), sri(got))
+
+
+MN = "/nix/store/{}.drv".format
+SINGLE = fod(MN("aiw27hg1dpxdnrwg1w4nlyjchacx4xrw-mn-single"),
+             "sha256-+epLhBP3uEOD0Wtv3zaHJDn51yI2I0gMDuv7oOUpHe0=")
+REALISE = fod(MN("ff6apj9q075251h4l868i9g7z0dczlap-mn-realise"),
+              "sha256-SKTs6s1ueOMM3Nwf3h08RmCmabx74arSTeVtgwHypBw=")
+PTY = fod(MN("9zq2nk6ng852bimy8wqdjpmc8bqkf5n5-mn-pty"),
+          "sha256-UhdnBzNjsLM+raksRaZ+jiG8fg8O+blZPMhHIAy3twU=")
+JSON = fod(MN("d9nkqbfcb86lpcn0rvrxgi7ybgrrbfl8-mn-json"),
+           "sha256-5tQYapOFec7tTtWy/M1CoyRI3NprDdvP1J/HAXe76a4=")
+FLAKE = fod(MN("lxlg8jgf9yhrzyb6jmj91sys0r3v9w4w-mn-flake"),
+            "sha256-7lvuC+21ew+xFre6VdxoLUn1Px0iB60D6lzfA1xJCyk=")
+FLAKE_ONE = fod(MN("bi0m5c31gzlm738wqybbvdf2pxggkwmh-mn-flake-one"),
+                "sha256-Lfl8aOyYqwUpt7hd03Ih9a5pJr4uW+dYE1BbYD+gIMA=")
+FLAKE_TWO = fod(MN("7da6jlb0klbxl61jdxg4r57plkwcgbbi-mn-flake-two"),
+                "sha256-gRtdSoQawXEuUkhZGscA2XNBgJllqlBPh7n4/1+qhgc=")
+ONE = fod(MN("a4mbddvjml219w7m1n84mbxjbazm5r3r-mn-one"),
+          "sha256-LIsI2lzmA5jh8Zrw5dzMdE3ydLgmq+WF6rpoxSVDSAY=")
+TWO = fod(MN("avhg5v7x10zsvyqrakjgdjc4lhi5jgqp-mn-two"),
+          "sha256-J92O1EqD/5TVV/n9BBLtWoy8pp6gSSLYjAEYSgcwClo=")
+SAME_A = fod(MN("x105y9yrh793z45a4dlrckcna99kdn9k-mn-same"),
+             "sha256-h0KPxSKAPTEGXnvOPPA/5HUJZjHl4Hu9eg/eYMTPJcc=")
+SAME_B = fod(MN("1j4950sravkzns3mfb2rq9lwbzqh7i24-mn-same"),
+             "sha256-AmOCmYm2/ZVPcrqvL8ZLwuLwHWktTecphuqAj26ZgT8=")
+MN_BROKEN = BuildFailure(MN("jg9mfy0mijhl7dld4ykq5zd19y6axqwn-mn-broken"),
+                         "builder failed with exit code 3")
+REFS = MN("9x0kn1nd53pd2rlj3kmkn3xrnhn1qfns-mn-refs")
+REFS_TRUE = MN("v3a5p75kzh7wmj5hp5p087lsdbp11752-mn-refs")  # with REFS_GOT as its hash
+REMOTE_REFS = MN("h6glvhdwyv1hhwb2m7g08jafa4adv7p1-mn-remote-refs")
+LOCK = "/nix/store/y0iic1l21mk1984kfnmxdfpi48shzdff-lock.json"  # `cp ${lock} $out/` keeps its name
+REFS_GOT = "sha256-iuRw4QFNobvDrB60v0l8bcrA5ZXsg3k80Xno5f2tAzI="
+DARWIN = MN("blc6wgrp8i7pcrb5d9qbpdywhhlx496z-mn-darwin")
+REMOTE_GOT = "sha256-fDpX7Ib27o9Se+fVlT6yUyNd9Urc1/TrxmEIej8606Y="
+REMOTE_ONE = fod(MN("j409q6iihq33kgsry056a2p20ayzhhdx-mn-remote-one"), REMOTE_GOT)
+REMOTE_ARM = fod(MN("7zn34zhyiraf7dm791rdgngi7gmi1h4k-mn-remote-one"), REMOTE_GOT)
+REMOTE_BROKEN = BuildFailure(MN("8rp2r9gfvb71dq5cl2c7jn5nv272496i-mn-remote-broken"),
+                             "builder failed with exit code 3")
+
+
+def both(name: str, expected: Parsed) -> list[Any]:
+    """A transcript both versions print alike: the same parse for nix-2.26-NAME and nix-2.34-NAME."""
+    return [pytest.param(f"nix-{v}-{name}.txt", expected, id=f"{v}-{name}") for v in ("2.26", "2.34")]
+
+
+def one(version: str, name: str, expected: Parsed) -> Any:
+    return pytest.param(f"nix-{version}-{name}.txt", expected, id=f"{version}-{name}")
+
+
+KEEP_GOING = Parsed([ONE, TWO], [MN_BROKEN])  # 2.26 "builder for ...", 2.34 "Cannot build ..."
+
+MODERN_CASES = [
+    *both("nix-build-single", Parsed([SINGLE])),
+    *both("nix-store-realise-single", Parsed([REALISE])),
+    *both("nix-build-pty", Parsed([PTY])),
+    *both("nix-build-internal-json", Parsed([JSON])),
+    *both("nix-build-flake", Parsed([FLAKE])),
+    *both("nix-build-flake-pty", Parsed([FLAKE])),
+    *both("nix-build-flake-internal-json", Parsed([FLAKE])),
+    *both("nix-build-flake-keep-going-two", Parsed([FLAKE_ONE, FLAKE_TWO])),
+    *both("nix-build-keep-going", KEEP_GOING),
+    *both("nix-store-realise-keep-going", KEEP_GOING),
+    *both("nix-store-realise-keep-going-pty", KEEP_GOING),
+    *both("nix-store-realise-keep-going-internal-json", KEEP_GOING),
+    *both("nix-store-realise-same-output-path", Parsed([SAME_A, SAME_B])),
+    *both("nix-store-realise-ok", Parsed()),
+    # 2.26 refuses the FOD before it checks the hash: no got: at all. 2.34 checks the hash first.
+    one("2.26", "nix-store-realise-fod-references-store-path", Parsed(refusals=[Refusal(REFS, 1, LOCK)])),
+    one("2.34", "nix-store-realise-fod-references-store-path", Parsed([fod(REFS, REFS_GOT)])),
+    # ... and refuses the FOD once its hash is that got:.
+    one("2.34", "nix-store-realise-fod-references-store-path-true-hash",
+        Parsed(refusals=[Refusal(REFS_TRUE, 1, LOCK)])),
+    # The darwin FOD: 2.26 "a 'aarch64-darwin' with features {} is required to build" (and it
+    # stops there, exit 1, mn-one unbuilt), 2.34 "Cannot build ... Reason: platform mismatch /
+    # Required system: 'aarch64-darwin'" after building mn-one.
+    one("2.26", "nix-store-realise-no-machine-for-system",
+        Parsed(unbuildable={DARWIN: "aarch64-darwin"})),
+    one("2.34", "nix-store-realise-no-machine-for-system",
+        Parsed([ONE], unbuildable={DARWIN: "aarch64-darwin"})),
+    # Through a remote builder: "build of '...' on 'ssh://...' failed: " + the remote error, then
+    # a builder failure for the same FOD, which is the mismatch's or the refusal's echo.
+    *both("remote-aarch64-mismatch", Parsed([REMOTE_ARM])),
+    *both("remote-keep-going-mismatch-and-failure", Parsed([REMOTE_ONE], [REMOTE_BROKEN])),
+    one("2.26", "remote-fod-references-store-path",
+        Parsed(refusals=[Refusal(REMOTE_REFS, 1, LOCK)])),
+    one("2.34", "remote-fod-references-store-path", Parsed([fod(REMOTE_REFS, REFS_GOT)])),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), MODERN_CASES)
+def test_modern_transcripts(name: str, expected: Parsed) -> None:
+    assert Parsed.of(transcript(name)) == expected
+
+
+def test_modern_transcripts_start_with_their_command() -> None:
+    for param in MODERN_CASES:
+        first = transcript(str(param.values[0])).split("\n", 1)[0]
+        assert first.startswith("$ ") and "nix" in first
+
+
+# --- Refusals and unbuildable derivations: templates -----------------------------------------
+
+REFUSAL_TEMPLATES = [
+    pytest.param(
+        f"{RED}error:{RESET} fixed-output derivations must not reference store paths: "
+        f"'{MAGENTA}{REFS}{RESET}' references {MAGENTA}2{RESET} distinct paths, e.g. "
+        f"'{MAGENTA}{LOCK}{RESET}'\r\n",
+        [Refusal(REFS, 2, LOCK)],
+        id="nix-2.26-coloured",
+    ),
+    pytest.param(
+        nix_json(action="msg", level=0,
+                 msg=f"{RED}error:{RESET} fixed-output derivations must not reference store "
+                 f"paths: '{MAGENTA}{REFS}{RESET}' references 1 distinct paths, e.g. '{LOCK}'"),
+        [Refusal(REFS, 1, LOCK)],
+        id="nix-2.26-internal-json",
+    ),
+    pytest.param(
+        f"error: the fixed-output derivation '{REFS}' must not reference store paths but 2 "
+        "such references were found:\n"
+        "         /nix/store/1q8w6gl1ll0mwfkqc3c2yx005s6wwfrl-hello-2.12.1\n"
+        "         /nix/store/wn7v2vhyyyi6clcyn0s9ixvl7d4d87ic-glibc-2.40-36\n",
+        [Refusal(REFS, 2, "/nix/store/1q8w6gl1ll0mwfkqc3c2yx005s6wwfrl-hello-2.12.1")],
+        id="lix-2.93",
+    ),
+    pytest.param(
+        f"error: illegal path references in fixed-output derivation '{REFS}'\n",
+        [Refusal(REFS, None, None)],
+        id="illegal-path-references",
+    ),
+    pytest.param(
+        f"error: fixed-output derivations must not reference store paths: '{REFS}' references "
+        f"1 distinct paths, e.g. '{LOCK}'\n"
+        f"error: fixed-output derivations must not reference store paths: '{REFS}' references "
+        f"3 distinct paths, e.g. '{OUT}'\n",
+        [Refusal(REFS, 1, LOCK)],
+        id="first-report-per-path",
+    ),
+    pytest.param(nix24(REFS, REFS_GOT), [], id="mismatch-is-no-refusal"),
+]
+
+
+@pytest.mark.parametrize(("output", "expected"), REFUSAL_TEMPLATES)
+def test_refusal_templates(output: str, expected: list[Refusal]) -> None:
+    assert parse_refusals(output) == expected
+    assert parse_failures(output) == []
+
+
+UNBUILDABLE_TEMPLATES = [
+    pytest.param(
+        f"error: Cannot build '{DARWIN}'.\n"
+        "       Reason: platform mismatch\n"
+        "       Required system: 'aarch64-darwin'\n"
+        "       Current system: 'x86_64-linux'\n",
+        {DARWIN: "aarch64-darwin"},
+        id="nix-2.34",
+    ),
+    pytest.param(
+        f"{RED}error:{RESET} Cannot build '{MAGENTA}{DARWIN}{RESET}'.\r\n"
+        f"       Reason: {RED}platform mismatch{RESET}\r\n"
+        f"       Required system: '{MAGENTA}aarch64-darwin{RESET}'\r\n"
+        f"       Current system: '{MAGENTA}x86_64-linux{RESET}'\r\n",
+        {DARWIN: "aarch64-darwin"},
+        id="nix-2.34-coloured",
+    ),
+    pytest.param(
+        f"error: Cannot build '{DARWIN}'.\n"
+        "       Reason: required system or feature not available\n"
+        "       Required system: 'aarch64-darwin' with features {}\n"
+        "       Current system: 'x86_64-linux' with features {benchmark, big-parallel, kvm}\n",
+        {DARWIN: "aarch64-darwin"},
+        id="nix-2.29",
+    ),
+    pytest.param(
+        f"error: a 'aarch64-darwin' with features {{}} is required to build '{DARWIN}', but I am "
+        "a 'x86_64-linux' with features {benchmark, big-parallel, kvm, nixos-test, uid-range}\n",
+        {DARWIN: "aarch64-darwin"},
+        id="nix-2.8",
+    ),
+    # The system is this machine's; what is missing is a feature: no other machine is named.
+    pytest.param(
+        f"error: Cannot build '{DARWIN}'.\n"
+        "       Reason: missing system features\n"
+        "       Required features: {kvm}\n"
+        "       Available features: {benchmark}\n",
+        {},
+        id="nix-2.34-missing-features",
+    ),
+    # A later message's "Required system:" does not belong to this one.
+    pytest.param(
+        f"error: Cannot build '{CONSUMER}'.\n"
+        "       Reason: 1 dependency failed.\n"
+        "       Output paths:\n"
+        "         /nix/store/p5ylzjm4ysq3vqcv1x2a6mbnhwidrp4f-fodhash-consumer\n"
+        f"error: Cannot build '{DARWIN}'.\n"
+        "       Reason: platform mismatch\n"
+        "       Required system: 'aarch64-darwin'\n",
+        {DARWIN: "aarch64-darwin"},
+        id="after-a-dependency-failure",
+    ),
+]
+
+
+@pytest.mark.parametrize(("output", "expected"), UNBUILDABLE_TEMPLATES)
+def test_unbuildable_templates(output: str, expected: dict[str, str]) -> None:
+    assert parse_unbuildable(output) == expected
+    assert parse_failures(output) == []  # a platform mismatch is not the builder's failure
+
+
+# --- Shapes of logs and pastes ---------------------------------------------------------------
+# nix-error-formats' last section: output that reaches fodhash through other programs.
+
+
+def _ci_stamp(index: int) -> str:
+    return f"2026-09-07T13:11:{2 + index // 100:02d}.{5093617 + 331 * index:07d}Z "
+
+
+PREFIXES: dict[str, Callable[[int], str]] = {
+    "ci-timestamp": _ci_stamp,
+    "log-viewer-box": lambda _: "\u2503 ",
+    "quote": lambda _: "> ",
+    "nested-quote": lambda _: "> > ",
+    "ci-timestamp-and-box": lambda i: _ci_stamp(i) + "\u2503 ",
+}
+
+
+def reshape(text: str, *, prefix: Callable[[int], str] | None = None, dedent: bool = False,
+            double: bool = False) -> str:
+    """`text` with every line prefixed alike, its indentation lost, or a blank line after each.
+
+    Lines keep their endings: a pseudo-terminal's `\r\n` stays `\r\n`.
+    """
+    lines = text.split("\n")
+    if dedent:
+        lines = [line.lstrip(" ") for line in lines]
+    if double:
+        lines = [x for line in lines for x in (line, "\r" if line.endswith("\r") else "")]
+    if prefix is not None:
+        lines = [prefix(i) + line for i, line in enumerate(lines)]
+    return "\n".join(lines)
+
+
+def prefixed(prefix: Callable[[int], str]) -> Callable[[str], str]:
+    return lambda text: reshape(text, prefix=prefix)
+
+
+SHAPES: dict[str, Callable[[str], str]] = {
+    **{name: prefixed(prefix) for name, prefix in PREFIXES.items()},
+    "de-indented": lambda text: reshape(text, dedent=True),
+    "double-spaced": lambda text: reshape(text, double=True),
+    "all-at-once": lambda text: reshape(text, prefix=_ci_stamp, dedent=True, double=True),
+    "quoted-de-indented": lambda text: reshape(text, prefix=PREFIXES["quote"], dedent=True),
+}
+
+ALL_TRANSCRIPTS = sorted(p.name for p in TRANSCRIPTS.glob("*.txt"))
+TEMPLATES = {
+    f"{kind}-{p.id}": str(p.values[0])
+    for kind, table in (("mismatch", TEMPLATE_CASES), ("failure", FAILURE_TEMPLATES),
+                        ("refusal", REFUSAL_TEMPLATES), ("unbuildable", UNBUILDABLE_TEMPLATES))
+    for p in table
+}
+
+
+def test_reshape_helper() -> None:
+    text = "error: x\n         specified: a\r\n"
+    assert reshape(text, prefix=lambda _: "> ") == "> error: x\n>          specified: a\r\n> "
+    assert reshape(text, dedent=True) == "error: x\nspecified: a\r\n"
+    assert reshape(text, double=True) == "error: x\n\n         specified: a\r\n\r\n\n"
+    assert _ci_stamp(0) == "2026-09-07T13:11:02.5093617Z "
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("name", ALL_TRANSCRIPTS)
+def test_transcripts_in_every_shape(name: str, shape: str) -> None:
+    """Real 2.8, 2.26 and 2.34 output, reshaped: the same mismatches, failures, refusals."""
+    text = transcript(name)
+    reshaped = SHAPES[shape](text)
+    assert reshaped != text or shape == "de-indented"  # internal-json lines have no indentation
+    assert Parsed.of(reshaped) == Parsed.of(text)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_templates_in_every_shape(name: str, shape: str) -> None:
+    text = TEMPLATES[name]
+    assert Parsed.of(SHAPES[shape](text)) == Parsed.of(text)
+
+
+_HEADER_PATH = re.compile(r"(hash mismatch in fixed-output derivation ')(?:\x1b\[[0-9;]*m)?/nix/store/")
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_TRANSCRIPTS
+                                  if parse_mismatches(transcript(n)) and "internal-json" not in n])
+def test_transcripts_with_headers_cut_at_the_terminal_width(name: str) -> None:
+    """A header cut inside its path names no derivation: its got: must not be taken."""
+    lines = transcript(name).split("\n")
+    cut = [line[: header.end() + 12] if (header := _HEADER_PATH.search(line)) else line
+           for line in lines]
+    assert cut != lines
+    assert parse_mismatches("\n".join(cut)) == []
+
+
+def test_a_got_outside_a_block_is_not_trusted_in_any_shape() -> None:
+    """Build logs say got: (npm has a package named got); only a block's own got: counts."""
+    text = transcript("nix-2.8-log-says-got.txt")
+    assert "got: sha256-mOpuTyFvL7S2n/+bOkSELDhobKaF8/VdxIxdP7EQe+Q=" in text
+    for shape in SHAPES.values():
+        assert [m.got.sri for m in parse_mismatches(shape(text))] == [
+            "sha256-0+EvaRrJ8usAkfj/J442Lj5fFRUYMD77r9mrSt4FjeM="]
 
 
 # --- strip_ansi ----------------------------------------------------------------------------
