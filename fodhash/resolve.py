@@ -227,6 +227,7 @@ class Resolver:
         result = nix.realise(paths, jobs=jobs, on_line=self.events.log, nix_args=build_args,
                              timeout=self._remaining())
         failures = {f.path: f for f in mismatch.parse_failures(result.stdout)}
+        refusals = {r.path: r for r in mismatch.parse_refusals(result.stdout)}
         unbuildable = mismatch.parse_unbuildable(result.stdout)
         outside: list[str] = []
         found_paths: set[str] = set()
@@ -246,6 +247,20 @@ class Resolver:
                           f"no machine here builds {unbuildable[path]}: give that platform "
                           "`build-args` with a builder in fodhash.toml, or import its results "
                           "from a machine that can (fodhash cache import / fodhash apply)")
+                continue
+            if path in refusals:  # Nix 2.26: refused before the hash check, so no got: to write
+                refusal, name = refusals[path], path.split("-", 1)[-1].removesuffix(".drv")
+                what = f"the store path {refusal.example}" if refusal.example else "a store path"
+                more = (refusal.count or 1) - 1
+                self._set(run, Status.FAILED,
+                          f"Nix refuses FOD {name!r} ({path}): its output references {what}"
+                          + (f" and {more} more" if more else "") + ". A fixed-output "
+                          "derivation's output must contain no store path: not in a file's "
+                          "contents, a file's name or a symlink's target. Copy an input under a "
+                          "name of its own (`cp ${./lock} $out/lock`, not `cp ${./lock} $out/`, "
+                          "which names the copy after its store path), copy files instead of "
+                          "linking to the store, and write no store path into a file (as patched "
+                          "shebangs and wrappers do)")
                 continue
             if path in failures:
                 log = nix.build_log(path)

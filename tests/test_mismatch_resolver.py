@@ -1,0 +1,133 @@
+"""What the resolver makes of today's Nix messages: a FOD refused because its output references
+a store path, a platform no machine here builds. On recorded 2.26 and 2.34 output, and end to
+end with the Nix on this machine."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from helpers import fodhash, fods_of, snapshot
+
+from fodhash import nix
+from fodhash.hashes import Hash
+from fodhash.mismatch import parse_mismatches, parse_refusals
+from fodhash.resolve import Resolver
+from fodhash.runs import Options, SiteRun, Status
+from fodhash.sites import locate_in_bytes
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+REFS = "/nix/store/9x0kn1nd53pd2rlj3kmkn3xrnhn1qfns-mn-refs.drv"
+REMOTE_REFS = "/nix/store/h6glvhdwyv1hhwb2m7g08jafa4adv7p1-mn-remote-refs.drv"
+REFS_TRUE = "/nix/store/v3a5p75kzh7wmj5hp5p087lsdbp11752-mn-refs.drv"  # mn-refs with its got:
+LOCK = "/nix/store/y0iic1l21mk1984kfnmxdfpi48shzdff-lock.json"
+DARWIN = "/nix/store/blc6wgrp8i7pcrb5d9qbpdywhhlx496z-mn-darwin.drv"
+ONE = "/nix/store/a4mbddvjml219w7m1n84mbxjbazm5r3r-mn-one.drv"
+BROKEN = "/nix/store/jg9mfy0mijhl7dld4ykq5zd19y6axqwn-mn-broken.drv"
+
+
+def realise_recorded(monkeypatch: pytest.MonkeyPatch, name: str,
+                     paths: list[str]) -> tuple[dict[str, SiteRun], dict[SiteRun, list[Hash]]]:
+    """Resolver._realise on `paths`, with Nix's output replayed from a transcript."""
+    output = (TRANSCRIPTS / name).read_bytes().decode()
+
+    def realise(drvs: list[str], **_: object) -> nix.ProcessResult:
+        return nix.ProcessResult(("nix-store", "--realise", *drvs), 102, output, "", 0.1)
+
+    monkeypatch.setattr(nix, "realise", realise)
+    monkeypatch.setattr(nix, "build_log", lambda drv, lines=25: "")
+    source = "{ " + " ".join(f'f{i}.hash = "sha256-{"A" * 43}=";' for i in range(len(paths))) + " }"
+    sites = locate_in_bytes(Path("x.nix"), source.encode())
+    fakes = {path: SiteRun("t", site, i) for i, (path, site) in enumerate(zip(paths, sites,
+                                                                                strict=True))}
+    gots: dict[SiteRun, list[Hash]] = defaultdict(list)
+    Resolver([], [], {}, Options())._realise(paths, (), fakes, gots)
+    return fakes, gots
+
+
+@pytest.mark.parametrize(("name", "path"), [
+    ("nix-2.26-nix-store-realise-fod-references-store-path.txt", REFS),
+    ("nix-2.26-remote-fod-references-store-path.txt", REMOTE_REFS),  # then "builder ... failed"
+    ("nix-2.34-nix-store-realise-fod-references-store-path-true-hash.txt", REFS_TRUE),
+])
+def test_a_refused_fod_fails_naming_it_the_path_and_the_fix(monkeypatch: pytest.MonkeyPatch,
+                                                           name: str, path: str) -> None:
+    fakes, gots = realise_recorded(monkeypatch, name, [path])
+    run = fakes[path]
+    assert run.status is Status.FAILED
+    assert not gots
+    fod = path.split("-", 1)[-1].removesuffix(".drv")
+    assert run.message.startswith(f"Nix refuses FOD {fod!r} ({path}): its output references "
+                                  f"the store path {LOCK}. ")
+    assert "must contain no store path: not in a file's contents, a file's name" in run.message
+    assert "`cp ${./lock} $out/lock`, not `cp ${./lock} $out/`" in run.message
+    assert "builder failed" not in run.message
+
+
+def test_nix_2_34_reports_the_mismatch_of_such_a_fod(monkeypatch: pytest.MonkeyPatch) -> None:
+    """2.34 checks the hash first: with the fake, the refusal does not show yet."""
+    fakes, gots = realise_recorded(
+        monkeypatch, "nix-2.34-nix-store-realise-fod-references-store-path.txt", [REFS])
+    assert [g.sri for g in gots[fakes[REFS]]] == ["sha256-iuRw4QFNobvDrB60v0l8bcrA5ZXsg3k80Xno5f2tAzI="]
+
+
+@pytest.mark.parametrize("version", ["2.26", "2.34"])
+def test_a_platform_without_a_machine_is_unknown_with_one_hint(monkeypatch: pytest.MonkeyPatch,
+                                                               version: str) -> None:
+    """2.26: "a 'aarch64-darwin' with features {} is required to build"; 2.34: "Cannot build
+    ... Reason: platform mismatch / Required system: 'aarch64-darwin'". One status, one hint."""
+    fakes, _ = realise_recorded(
+        monkeypatch, f"nix-{version}-nix-store-realise-no-machine-for-system.txt", [DARWIN])
+    assert fakes[DARWIN].status is Status.UNKNOWN
+    assert fakes[DARWIN].message == (
+        "no machine here builds aarch64-darwin: give that platform `build-args` with a builder "
+        "in fodhash.toml, or import its results from a machine that can (fodhash cache import "
+        "/ fodhash apply)")
+
+
+def test_nix_2_34_builder_failure_and_mismatches(monkeypatch: pytest.MonkeyPatch) -> None:
+    fakes, gots = realise_recorded(monkeypatch, "nix-2.34-nix-store-realise-keep-going.txt",
+                                   [ONE, BROKEN])
+    assert [g.sri for g in gots[fakes[ONE]]] == ["sha256-LIsI2lzmA5jh8Zrw5dzMdE3ydLgmq+WF6rpoxSVDSAY="]
+    assert fakes[BROKEN].status is Status.FAILED
+    assert fakes[BROKEN].message == "the builder failed: builder failed with exit code 3"
+
+
+# --- End to end, with the Nix on this machine ----------------------------------------------
+
+FIXTURE = "references-store-path.nix"
+
+
+@pytest.mark.nix
+def test_update_a_fod_whose_output_references_a_store_path(shapes: Path) -> None:
+    """Nix that refuses the FOD (2.26): the site fails, named with the path it references, and
+    no file changes. Nix that builds it (2.8): the site resolves, and Nix accepts the hash.
+    Nix 2.34 reports the fake's mismatch and refuses only the build with the true hash, which
+    fodhash does not run: it writes the hash (a known gap, xfail)."""
+    before = snapshot(shapes)
+    result = fodhash("update", FIXTURE, "--json", cwd=shapes)
+    [site] = json.loads(result.stdout)["sites"]
+    if site["status"] == "failed":
+        assert result.returncode == 1
+        assert site["message"].startswith("Nix refuses FOD 'npm-deps-with-lock' (/nix/store/")
+        assert re.search(r"references the store path /nix/store/[0-9a-z]{32}-package-lock\.json",
+                         site["message"]), site["message"]
+        assert snapshot(shapes) == before
+        return
+    assert result.returncode == 0, result.stderr
+    assert site["status"] == "updated"
+    assert snapshot(shapes) != before
+    [drv] = fods_of(shapes / FIXTURE)
+    built = subprocess.run(["nix-store", "--realise", drv], capture_output=True, text=True,
+                           check=False)
+    output = built.stdout + built.stderr
+    if parse_refusals(output):
+        # Nix 2.34 checked the fake's hash first and printed the mismatch; only this build, with
+        # the true hash, shows the refusal. fodhash does not rebuild with what it writes.
+        pytest.xfail("this Nix refuses the FOD only once its hash is right; fodhash wrote it")
+    assert built.returncode == 0, output
+    assert parse_mismatches(output) == []
