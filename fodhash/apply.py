@@ -17,9 +17,11 @@ from fodhash import report
 from fodhash.cache import Entry, FileResults, read_file
 from fodhash.config import Config, Target
 from fodhash.errors import FodhashError, UsageError
-from fodhash.patch import Recorder, Span, Transaction
+from fodhash.patch import Span, apply_edits
+from fodhash.place import Place
 from fodhash.plan import Session, local_system, resolve_all
 from fodhash.runs import Options, SiteRun, Status
+from fodhash.writeback import Change, write_back
 
 
 class RefusedError(FodhashError):
@@ -66,24 +68,27 @@ def _merge(sessions: list[Session]) -> dict[Path, dict[Span, str]]:
 
 
 def apply(targets: list[Target], config: Config, files: list[Path], *, out: Console,
-          err: Console, journal: Recorder | None = None) -> int:
+          err: Console, place: Place) -> int:
     entries = [entry for path in files for entry in read_file(path)]
     if not entries:
         raise UsageError("the result files hold no entries")
     systems = sorted({e.platform for e in entries})
     chosen = [config.platform(s, local_system()) for s in systems]
     options = Options(build=False, apply=False)
-    sessions = resolve_all(targets, config, options, err, list(chosen), FileResults(entries),
-                           journal)
+    sessions = resolve_all(targets, config, options, err, list(chosen), place,
+                           FileResults(entries))
     problems = _refusals(sessions, entries)
     if problems:
         raise RefusedError("refused, no file changed:\n" + "\n".join(problems))
     merged = _merge(sessions)
-    tx = Transaction(journal)
-    with tx.guard():
-        sources = {f: data for s in sessions for f, data in s.plan.sources.items()}
-        for file, edits in merged.items():
-            tx.document(file, sources[file]).write(edits)
+    sources = {f: data for s in sessions for f, data in s.plan.sources.items()}
+    place.changes()  # discards the copy: its links are not the user's
+    outcomes = write_back(Change(file, sources[file], apply_edits(sources[file], edits))
+                          for file, edits in merged.items())
+    problems = [f"{o.change.path}: {o.problem}" for o in outcomes if o.problem]
+    if problems:
+        raise RefusedError("not written (each file holds its original bytes):\n"
+                           + "\n".join(problems))
     rows: list[tuple[str, SiteRun]] = [
         (s.platform(), run) for s in sessions for run in s.resolver.runs
         if run.status is Status.CACHED and run.final_text() is not None]

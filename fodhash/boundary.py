@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from fodhash import writeback
 from fodhash.errors import FodhashError
 
 EXIT_INTERRUPTED = 130
@@ -26,7 +28,11 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # unwinds like Ctrl-C: files restored, Nix stopped, exit 130
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: Nix stopped, exit 130
+
+
+# A closed terminal (SIGHUP) and a polite kill (SIGTERM) stop fodhash as Ctrl-C does.
+_STOPS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:
@@ -36,16 +42,18 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         err = console(stderr=True)
-        previous = signal.signal(signal.SIGTERM, _sigterm)
+        previous = {sig: signal.signal(sig, _sigterm) for sig in _STOPS}
         try:
             return command(*args, **kwargs)
         except FodhashError as error:
             err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            err.print("[bold red]interrupted[/]: every file fodhash touched holds its original bytes")
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                err.print(f"[bold red]interrupted[/]: {escape(writeback.interrupted())}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     return wrapper

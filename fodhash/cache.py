@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -22,10 +23,12 @@ from typing import Any, Protocol
 import diskcache  # type: ignore[import-untyped]
 
 from fodhash.drv import Derivation
-from fodhash.errors import HashError, UsageError
+from fodhash.errors import FodhashError, HashError, UsageError
 from fodhash.hashes import Encoding, Hash, parse_hash
 from fodhash.patch import atomic_write
 
+log = logging.getLogger(__name__)
+DATABASE = "cache.db"  # diskcache's SQLite file in the cache folder
 FORMAT = "fodhash-cache"
 VERSION = 1
 KEY_RE = re.compile(r"[0-9a-f]{64}")
@@ -208,16 +211,37 @@ class FileResults:
 class ResultCache:
     """Resolved hashes on disk, safe to share between concurrent fodhash processes."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, *, rebuild: bool = False) -> None:
+        """Open the cache; `rebuild` replaces a damaged database with an empty one (for
+        `fodhash cache clear`, which must work whatever state the database is in)."""
         self.directory = directory if directory is not None else cache_dir()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            # eviction_policy "none": diskcache's default drops old entries past 1 GB, and
-            # a silently forgotten hash costs a rebuild. Its default 60 s SQLite timeout
-            # plus retry=True on writes makes concurrent writers wait instead of failing.
-            self._cache = diskcache.Cache(str(self.directory), eviction_policy="none")
-        except (OSError, sqlite3.Error) as error:
+            self._cache = self._open()
+        except sqlite3.OperationalError as error:  # locked beyond the timeout, disk full
+            raise FodhashError(f"cannot open the cache at {self.directory}: {error} (is its "
+                               "disk full? free some space, or set FODHASH_CACHE_DIR elsewhere); "
+                               "no file of yours was changed") from None
+        except sqlite3.DatabaseError as error:
+            if not rebuild:
+                raise self._damaged(error) from None
+            for path in self.directory.glob(f"{DATABASE}*"):
+                path.unlink()
+            self._cache = self._open()
+        except OSError as error:
             raise UsageError(f"cannot open the cache at {self.directory}: {error}") from None
+
+    def _open(self) -> Any:
+        # eviction_policy "none": diskcache's default drops old entries past 1 GB, and a
+        # silently forgotten hash costs a rebuild. Its default 60 s SQLite timeout plus
+        # retry=True on writes makes concurrent writers wait instead of failing.
+        return diskcache.Cache(str(self.directory), eviction_policy="none")
+
+    def _damaged(self, error: sqlite3.Error) -> UsageError:
+        return UsageError(
+            f"the cache database {self.directory / DATABASE} is damaged ({error}); "
+            "`fodhash cache clear` replaces it with an empty one (cached hashes are "
+            "computed again on the next run)")
 
     # Values are JSON text: diskcache stores short str values as SQLite TEXT, not pickles.
     def _load(self, key: str, value: object) -> Entry | None:
@@ -241,14 +265,23 @@ class ResultCache:
         return json.dumps(record, sort_keys=True)
 
     def get(self, key: str) -> Entry | None:
-        return self._load(key, self._cache.get(key, retry=True))
+        try:
+            return self._load(key, self._cache.get(key, retry=True))
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(error) from None
 
     def put(self, entry: Entry) -> None:
-        """Store (or replace) the entry. Raises ValueError for an entry export would refuse."""
+        """Store (or replace) the entry. Raises ValueError for an entry export would refuse.
+        A cache that cannot store (disk full) costs a rebuild later, never the run: it is
+        said and the run goes on."""
         problem = _entry_problem(entry.to_json())
         if problem:
             raise ValueError(f"cache entry {entry.key!r} {problem}")
-        self._cache.set(entry.key, self._dump(entry), retry=True)
+        try:
+            self._cache.set(entry.key, self._dump(entry), retry=True)
+        except (OSError, sqlite3.OperationalError) as error:
+            log.warning("could not store %s's hash %s in the cache at %s (%s)", entry.name,
+                        entry.hash.sri, self.directory, error)
 
     def entries(self, platform: str | None = None) -> list[Entry]:
         """Every entry (of one platform), sorted by platform, name and key."""

@@ -59,8 +59,9 @@ def info() -> None:
 @app.command("clear")
 @guarded
 def clear(platform: PlatformOption = None) -> None:
-    """Remove every cached hash (or only those of one platform)."""
-    with ResultCache() as cache:
+    """Remove every cached hash (or only those of one platform); a damaged cache database is
+    replaced by an empty one."""
+    with ResultCache(rebuild=platform is None) as cache:
         removed = cache.clear(platform)
     console().print(f"removed {removed} entries{_scope(platform)}", highlight=False)
 

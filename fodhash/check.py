@@ -17,7 +17,7 @@ from fodhash import nix, report
 from fodhash.cache import ResultCache, write_export
 from fodhash.config import Config, Target
 from fodhash.hashes import Hash
-from fodhash.patch import Recorder
+from fodhash.place import Place
 from fodhash.plan import Session, platform_dependent, platforms, resolve_all
 from fodhash.report import relative
 from fodhash.runs import Options, SiteRun, Status
@@ -185,9 +185,9 @@ def _export(path: Path, findings: list[Finding]) -> int:
 
 def check(targets: list[Target], config: Config, *, out: Console, err: Console,
           options: Options, strict: bool, as_json: bool, export: Path | None,
-          systems: list[str], journal: Recorder | None = None) -> int:
+          systems: list[str], place: Place) -> int:
     sessions = resolve_all(targets, config, replace(options, apply=False, checking=True), err,
-                           platforms(config, systems), journal=journal)
+                           platforms(config, systems), place)
     labelled: list[Labelled] = []
     for session in sessions:
         system = session.platform() if len(sessions) > 1 else ""

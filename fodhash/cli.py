@@ -12,7 +12,7 @@ import typer
 from fodhash import __version__, apply, cache_cmd, check, config, update
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
-from fodhash.journal import Journal, repository
+from fodhash.place import Place, open_place
 from fodhash.runs import Options
 
 app = typer.Typer(
@@ -75,10 +75,11 @@ def _targets(config_path: Path | None, names: list[str] | None,
     return cfg, config.resolve_targets(cfg, names or [], all_targets, Path.cwd())
 
 
-def _repository(cfg: config.Config, no_wait: bool) -> AbstractContextManager[Journal]:
-    """The repository's lock for this command, with a killed run's edits undone first."""
+def _repository(cfg: config.Config, no_wait: bool, *,
+                copy: bool = True) -> AbstractContextManager[Place]:
+    """The repository's lock and place (fodhash.place) for this command."""
     err = console(stderr=True)
-    return repository(cfg.root, wait=not no_wait,
+    return open_place(cfg.root, wait=not no_wait, copy=copy,
                       say=lambda text: err.print(text, markup=False, highlight=False))
 
 
@@ -110,15 +111,14 @@ def update_command(
     options = Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)
     if split_platforms and (dry_run or as_json):
         raise UsageError("--split-platforms does not combine with --dry-run or --json")
-    with _repository(cfg, no_wait) as journal:
+    with _repository(cfg, no_wait) as place:
         if split_platforms:
             code = update.split_platforms(chosen, cfg, out=console(), err=console(stderr=True),
-                                          systems=platform or [], options=options,
-                                          journal=journal)
+                                          systems=platform or [], options=options, place=place)
         else:
             code = update.update(chosen, cfg, out=console(), err=console(stderr=True),
                                  dry_run=dry_run, as_json=as_json, systems=platform or [],
-                                 options=options, journal=journal)
+                                 options=options, place=place)
     raise typer.Exit(code)
 
 
@@ -146,8 +146,8 @@ def check_command(
     if no_cache and cached_only:
         raise UsageError("--no-cache and --cached-only exclude each other")
     cfg, chosen = _targets(config_path, targets, all_targets)
-    with _repository(cfg, no_wait) as journal:
-        code = check.check(chosen, cfg, out=console(), err=console(stderr=True), journal=journal,
+    with _repository(cfg, no_wait) as place:
+        code = check.check(chosen, cfg, out=console(), err=console(stderr=True), place=place,
                            options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache,
                                            build=not cached_only),
                            strict=strict, as_json=as_json, export=export,
@@ -168,9 +168,9 @@ def apply_command(
 ) -> None:
     """Patch sites from results computed elsewhere; refuse any that no longer match."""
     cfg, chosen = _targets(config_path, target, not target)
-    with _repository(cfg, no_wait) as journal:
+    with _repository(cfg, no_wait) as place:
         code = apply.apply(chosen, cfg, results, out=console(), err=console(stderr=True),
-                           journal=journal)
+                           place=place)
     raise typer.Exit(code)
 
 
@@ -179,7 +179,7 @@ def apply_command(
 def restore_command(config_path: ConfigOption = None, no_wait: NoWaitOption = False) -> None:
     """Undo the edits of a fodhash run that was killed (every command does this first)."""
     cfg = _load_config(config_path)
-    with _repository(cfg, no_wait):
+    with _repository(cfg, no_wait, copy=False):
         pass
     console(stderr=True).print(f"{cfg.root}: no edit of a killed run is left", markup=False,
                                highlight=False)

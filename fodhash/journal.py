@@ -1,38 +1,43 @@
-"""One writer per repository, and a journal that undoes the edits of a run that was killed.
+"""The journal of a run that edits files in place: it undoes the edits of a run that was killed.
 
-Before fodhash first writes a file it records the file's original bytes here, and before
-every write the digest of what it is about to write. A run that ends in any way short of
-SIGKILL restores or finishes its files itself and deletes the journal. A journal found by
-the next run (which holds the repository's lock, so its writer is gone) belongs to a killed
-run: every file that still holds something fodhash wrote gets its original bytes back; a
-file someone changed since is left alone and named.
+Only the fallback needs it: a repository that cannot be evaluated from a scratch copy
+(fodhash.place). Before fodhash first writes a file it records the file's original bytes and
+their digest here, and before every write the digest of what it is about to write. A run that
+ends in any way short of SIGKILL restores or finishes its files itself and deletes the
+journal. A journal found by the next run (which holds the repository's lock, so its writer is
+gone) belongs to a killed run: each file that still holds something fodhash wrote gets its
+original bytes back, but only once every entry has been checked: a journal that is damaged
+in any way is refused, naming its files, and nothing is replayed.
+
+Journals are keyed by the repository's root, never by the working directory.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fodhash.cache import cache_dir
-from fodhash.errors import FodhashError, UsageError
+from fodhash.errors import UsageError
 from fodhash.patch import atomic_write
-
-
-class LockedError(FodhashError):
-    """Another fodhash is editing this repository."""
-
-    exit_code = 1
 
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    original: bytes
+    written: frozenset[str]  # digests of every state fodhash wrote
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Journal:
         """Called before each write: the original once, and every state fodhash writes."""
         entry = self.files.setdefault(str(path), {
             "original": base64.b64encode(original).decode(),
+            "digest": _digest(original),
             "written": [],
         })
         written = entry["written"]
@@ -67,60 +73,64 @@ class Journal:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
+    def _damaged(self, why: str, data: Any = None) -> UsageError:
+        names = []
+        if isinstance(data, dict) and isinstance(data.get("files"), dict):
+            names = [str(n) for n in data["files"]]
+        files = f" It names: {', '.join(names)}." if names else ""
+        return UsageError(
+            f"the journal of a killed fodhash run, {self.path}, is damaged ({why}), so fodhash "
+            f"will not replay it.{files} Check those files (git diff shows a fake or sentinel "
+            "hash fodhash left), then delete the journal and run again")
+
+    def _entries(self) -> list[_Entry] | None:
+        """Every entry of the journal on disk, checked; None if there is no journal."""
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise self._damaged(f"cannot be read: {error.strerror}") from None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise self._damaged("not valid JSON; truncated?") from None
+        files = data.get("files") if isinstance(data, dict) else None
+        if not isinstance(files, dict):
+            raise self._damaged("it has no `files` table", data)
+        entries = []
+        for name, entry in files.items():
+            try:
+                original = base64.b64decode(entry["original"], validate=True)
+                digest, written = entry["digest"], entry["written"]
+            except (KeyError, TypeError, binascii.Error):
+                raise self._damaged(f"the entry of {name} is incomplete", data) from None
+            if not (isinstance(written, list) and all(isinstance(w, str) for w in written)):
+                raise self._damaged(f"the entry of {name} is incomplete", data)
+            if _digest(original) != digest:
+                raise self._damaged(f"the original bytes of {name} do not match their digest",
+                                    data)
+            entries.append(_Entry(Path(name), original, frozenset(written)))
+        return entries
+
     def replay(self) -> tuple[list[Path], list[Path]]:
         """Undo a killed run: (files restored, files left alone because they changed since)."""
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
+        entries = self._entries()
+        if entries is None:
             return [], []
-        except (OSError, ValueError) as error:
-            raise UsageError(f"the journal {self.path} is unreadable ({error}); inspect and "
-                             "delete it") from None
         restored, left = [], []
-        for name, entry in data.get("files", {}).items():
-            path = Path(name)
-            original = base64.b64decode(entry["original"])
+        for entry in entries:
             try:
-                current = path.read_bytes()
+                current = entry.path.read_bytes()
             except FileNotFoundError:
-                left.append(path)
+                left.append(entry.path)
                 continue
-            if current == original:
+            if current == entry.original:
                 continue
-            if _digest(current) in entry["written"]:
-                atomic_write(path, original)
-                restored.append(path)
+            if _digest(current) in entry.written:
+                atomic_write(entry.path, entry.original)
+                restored.append(entry.path)
             else:
-                left.append(path)
+                left.append(entry.path)
         self.path.unlink()
         return restored, left
-
-
-@contextlib.contextmanager
-def repository(root: Path, *, wait: bool, say: Callable[[str], None]) -> Iterator[Journal]:
-    """Hold the repository's lock for a command; replay a killed run's journal first.
-
-    An flock(2) lock: the kernel releases it when its holder dies, even by SIGKILL, so a
-    killed run never leaves the repository locked.
-    """
-    journal = Journal(root)
-    journal.path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(journal.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise LockedError(f"another fodhash is editing {root}; wait for it to finish "
-                                  "(or run without --no-wait to wait)") from None
-            say(f"waiting for another fodhash editing {root} to finish...")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        restored, left = journal.replay()
-        for path in restored:
-            say(f"restored {path} to its original bytes: an earlier fodhash run was killed")
-        for path in left:
-            say(f"left {path} as it is: an earlier fodhash run was killed while editing it, "
-                "and it has changed since")
-        yield journal
-    finally:
-        os.close(fd)  # releases the lock

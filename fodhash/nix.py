@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -230,7 +231,32 @@ def realise(drvs: Sequence[str], *, jobs: int, on_line: Callable[[str], None],
     """Build exactly these derivations, all at once, not stopping at the first failure."""
     args = ["nix-store", "--realise", "--keep-going", "--max-jobs", str(jobs),
             *nix_args, *drvs]
-    return stream(args, on_line, timeout=timeout)
+    result = stream(args, on_line, timeout=timeout)
+    leftovers = sorted(set(_LEFTOVER.findall(strip_ansi(result.stdout))))
+    if leftovers and remove_leftovers(leftovers):
+        return stream(args, on_line, timeout=timeout)
+    return result
+
+
+# Nix 2.8 builds a FOD's output at `<output path>.tmp` when it must rewrite it after a hash
+# mismatch; interrupted there, it leaves the folder behind, and every later build of that
+# output path (every fetcher's canonical fake is named `source`) fails with this until the
+# folder is gone: "error: creating directory '/nix/store/…-source.tmp': File exists".
+_LEFTOVER = re.compile(r"'(/[^'\s]+/[0-9a-z]{32}-[^'/\s]+\.tmp)'[^\n]*File exists")
+
+
+def remove_leftovers(paths: Sequence[str]) -> bool:
+    """Remove what an interrupted Nix left in the store, through Nix (the paths are not
+    valid, so the garbage collector deletes them); True if it did."""
+    result = run(["nix-store", "--delete", *paths])
+    if result.ok:
+        log.warning("removed %s, left in the Nix store by an interrupted build; building again",
+                    ", ".join(paths))
+    else:
+        log.warning("%s, left in the Nix store by an interrupted build, blocks this build; "
+                    "remove it (nix-store --delete PATH) and run again:\n%s",
+                    ", ".join(paths), result.tail())
+    return result.ok
 
 
 def build_log(drv: str, lines: int = 25) -> str:

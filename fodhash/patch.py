@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,24 +33,63 @@ def apply_edits(source: bytes, edits: Mapping[Span, str]) -> bytes:
     return bytes(out)
 
 
+_DEFERRED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends: nothing cuts a write short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+TEMP_SUFFIX = ".fodhash-tmp"  # a later command removes these (writeback.sweep_temporaries)
+
+
+def _keep_metadata(path: Path, tmp: str) -> None:
+    """Give `tmp` the owner, group, mode and extended attributes of `path`, or raise."""
+    st = path.stat()
+    os.chmod(tmp, st.st_mode & 0o7777)
+    if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+        os.chown(tmp, st.st_uid, st.st_gid)  # PermissionError if not ours to give
+        os.chmod(tmp, st.st_mode & 0o7777)  # chown clears set-id bits
+    try:
+        names = os.listxattr(path)
+    except OSError:  # a file system without extended attributes
+        return
+    for name in names:
+        try:
+            os.setxattr(tmp, name, os.getxattr(path, name))
+        except OSError:
+            if not name.startswith("security."):  # labels are the security policy's to set
+                raise
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename, keeping the file's mode.
+    """Write via a temporary file in the same folder and rename, keeping the file's owner,
+    group, mode and extended attributes (or raising OSError before anything changed).
 
     A reader (or a crash) sees the old bytes or the new ones, never a partial file.
     """
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:  # a new file: what open() would give it
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fodhash", dir=path.parent)
+    existed = path.exists()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        if existed:
+            _keep_metadata(path, tmp)
+        else:  # a new file: what open() would give it
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -76,15 +117,20 @@ class Document:
         """Write the original with `edits` applied; refuse if someone else changed the file."""
         data = apply_edits(self.original, edits)
         expected = self.original if self.written is None else self.written
-        if self.path.read_bytes() != expected:
+        if data == expected:
+            return data  # nothing to write (a scratch copy may not even exist yet)
+        try:
+            current: bytes | None = self.path.read_bytes()
+        except OSError:
+            current = None  # moved or deleted
+        if current != expected:
             raise ConflictError(
-                f"{self.path} changed while fodhash was running; fodhash left it as it is now. "
-                "Run fodhash again when no one else is editing it."
+                f"{self.path} changed (or was moved) while fodhash was running; fodhash left it "
+                "as it is now. Run fodhash again when no one else is editing it."
             )
-        if data != expected:
-            if self.recorder is not None:
-                self.recorder.record(self.path, self.original, data)
-            atomic_write(self.path, data)
+        if self.recorder is not None:
+            self.recorder.record(self.path, self.original, data)
+        atomic_write(self.path, data)
         self.written = data
         return data
 
@@ -124,8 +170,9 @@ class Transaction:
         try:
             yield self
         except BaseException:
-            self.restore()
-            self._done()
+            with deferred_signals():  # a second Ctrl-C must not cut the restore short
+                self.restore()
+                self._done()
             raise
         self._done()
 

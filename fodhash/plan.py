@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -15,7 +16,8 @@ from fodhash.cache import ResultCache, Results
 from fodhash.config import Config, Platform, Target
 from fodhash.errors import UsageError
 from fodhash.hashes import Hash
-from fodhash.patch import Recorder, Transaction, apply_edits
+from fodhash.patch import Transaction, apply_edits
+from fodhash.place import Place, Unfaithful, check_copy
 from fodhash.resolve import Resolver
 from fodhash.runs import Options, SiteRun
 from fodhash.sites import Site, locate_in_bytes, platform_slot, read_nix_file, select
@@ -29,21 +31,24 @@ class Plan:
     located: dict[Path, list[Site]]  # every site of those files
 
 
-def plan(targets: list[Target], platforms: Callable[[], list[str]]) -> Plan:
+def plan(targets: list[Target], platforms: Callable[[], list[str]],
+         read: Callable[[Path], bytes] = read_nix_file) -> Plan:
     """Locate and select every target's sites; any bad input fails here, before Nix runs.
 
     A system-keyed attrset with no entry for one of `platforms` gets an insertion point
-    for it (a missing site); `platforms` is asked only when there is such an attrset.
+    for it (a missing site); `platforms` is asked only when there is such an attrset. A file
+    that two targets reach, directly and through a symlink, is one file with one set of sites.
     """
     sources: dict[Path, bytes] = {}
     located: dict[Path, list[Site]] = {}
     selected: list[tuple[Target, Site]] = []
     seen: set[tuple[Path, int]] = set()
     for target in targets:
-        if target.file not in sources:
-            sources[target.file] = read_nix_file(target.file)
-            located[target.file] = locate_in_bytes(target.file, sources[target.file])
-        sites = located[target.file]
+        file = Path(os.path.realpath(target.file))
+        if file not in sources:
+            sources[file] = read(file)
+            located[file] = locate_in_bytes(file, sources[file])
+        sites = located[file]
         if not sites:
             raise UsageError(
                 f"{target.file}: no hash site found (no hash, outputHash, vendorHash, "
@@ -60,8 +65,7 @@ def plan(targets: list[Target], platforms: Callable[[], list[str]]) -> Plan:
             if len(group) < len(have):
                 continue  # the selector names one platform's entry: add no other
             for system in platforms():
-                slot = None if system in have else platform_slot(sources[target.file], group,
-                                                                 system)
+                slot = None if system in have else platform_slot(sources[file], group, system)
                 if slot is not None:
                     chosen.append(slot)
         for site in chosen:
@@ -115,9 +119,25 @@ def platforms(config: Config, requested: list[str]) -> list[Platform | None]:
 
 
 def resolve_all(targets: list[Target], config: Config, options: Options, err: Console,
-                systems: list[Platform | None], results: Results | None = None,
-                journal: Recorder | None = None) -> list[Session]:
-    """One session per platform, one after the other (each sees the previous one's edits)."""
+                systems: list[Platform | None], place: Place,
+                results: Results | None = None) -> list[Session]:
+    """One session per platform, one after the other (each sees the previous one's edits).
+
+    The protocol runs in the place's scratch copy; if the copy turns out not to evaluate as
+    the repository does, everything runs again in place.
+    """
+    try:
+        return _sessions(targets, config, options, err, systems, place, results)
+    except Unfaithful as why:
+        if not place.in_copy:
+            raise
+        place.fall_back(str(why))
+        return _sessions(targets, config, options, err, systems, place, results)
+
+
+def _sessions(targets: list[Target], config: Config, options: Options, err: Console,
+              systems: list[Platform | None], place: Place,
+              results: Results | None) -> list[Session]:
     sessions = []
     for asked in systems:
         platform = asked
@@ -125,15 +145,15 @@ def resolve_all(targets: list[Target], config: Config, options: Options, err: Co
                                     for r in t.instantiation.flake_refs):
             platform = Platform(local_system())
         if platform is None:
-            sessions.append(resolve(targets, config, options, err, local_system, results,
-                                    journal))
+            sessions.append(resolve(targets, config, options, err, local_system, place,
+                                    results))
             continue
         if len(systems) > 1:
             err.print(f"[bold]{escape(platform.system)}[/]", highlight=False)
         covered = [platform.apply(t) for t in targets if platform.covers(t, local_system)]
         if covered:
             sessions.append(resolve(covered, config, options, err, constant(platform.system),
-                                    results, journal))
+                                    place, results))
     if not sessions:
         raise UsageError("no target can be evaluated for the platforms asked for")
     return sessions
@@ -144,16 +164,20 @@ def constant(value: str) -> Callable[[], str]:
 
 
 def resolve(targets: list[Target], config: Config, options: Options, err: Console,
-            system: Callable[[], str], results: Results | None = None,
-            journal: Recorder | None = None) -> Session:
+            system: Callable[[], str], place: Place, results: Results | None = None) -> Session:
     """Plan, then run the protocol with live progress; files are restored on any failure."""
     nix.require("nix-instantiate")
-    work = plan(targets, lambda: [system()])
-    tx = Transaction(journal)
-    documents = {str(path): tx.document(path, data) for path, data in work.sources.items()}
+    work = plan(targets, lambda: [system()], place.read)
+    place.check_sources(work.sources)
+    tx = Transaction(place.recorder)
+    documents = {str(path): tx.document(place.source(path), data)
+                 for path, data in work.sources.items()}
+    located = [s for sites in work.located.values() for s in sites]
     with ResultCache() as on_disk, tx.guard():
-        resolver = Resolver(targets, work.selected, documents, options,
-                            known=known_sites(config, work.located), cache=results or on_disk)
+        resolver = Resolver([place.target(t) for t in targets], work.selected, documents,
+                            options, known=known_sites(config, work.located),
+                            cache=results or on_disk, as_is=targets, prepare=place.materialize,
+                            check_sentinels=check_copy(located) if place.in_copy else None)
         with view(err, resolver.runs, options.checking) as events:
             resolver.run(events)
     edits = resolver.final_edits()

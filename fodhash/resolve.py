@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from fodhash import mismatch, nix
 from fodhash.cache import Entry, Results, key_for
@@ -22,22 +22,33 @@ from fodhash.config import Target
 from fodhash.drv import Derivation, closure, difference, read_closure
 from fodhash.hashes import Hash
 from fodhash.nix import Instantiation, NixTimeout
-from fodhash.patch import Document, Span
+from fodhash.patch import Document, Span, deferred_signals
 from fodhash.runs import Events, Options, SiteRun, Status, silent
 from fodhash.sites import Site
+
+SentinelCheck = Callable[[dict[str, Derivation], list["SiteRun"]], None]
 
 
 class Resolver:
     """Runs the protocol over the selected sites of some targets, for one platform.
 
-    It owns nothing on disk: it writes the files through their Documents (which journal and
-    guard every write) and asks the cache through `cache`; its results are its SiteRuns.
+    It owns nothing on disk: it writes the files through their Documents (which point into
+    a scratch copy, or journal every write in place) and asks the cache through `cache`; its
+    results are its SiteRuns. `targets` are evaluated for the protocol (in the copy); `as_is`
+    (default: the same) for the nothing-changed check, which writes nothing. `prepare` runs
+    before the first write (it makes the copy); `check_sentinels` sees the first sentinel
+    evaluation (it tells whether the copy evaluates as the repository does).
     """
 
     def __init__(self, targets: Sequence[Target], selected: Sequence[tuple[Target, Site]],
                  documents: dict[str, Document], options: Options,
-                 known: Iterable[tuple[str, Site]] = (), cache: Results | None = None) -> None:
+                 known: Iterable[tuple[str, Site]] = (), cache: Results | None = None, *,
+                 as_is: Sequence[Target] | None = None, prepare: Callable[[], None] = lambda: None,
+                 check_sentinels: SentinelCheck | None = None) -> None:
         self.targets = list(targets)
+        self.as_is = nix.merge([t.instantiation for t in as_is]) if as_is is not None else None
+        self.prepare = prepare
+        self.check_sentinels = check_sentinels
         self.runs = [SiteRun(t.name, s, i) for i, (t, s) in enumerate(selected)]
         self.build_args = {t.name: t.build_args for t in targets}
         self.documents = documents
@@ -82,12 +93,13 @@ class Resolver:
             raise NixTimeout(f"fodhash ran over its {self.options.timeout:g} s timeout")
         return left
 
-    def _evaluate(self, runs: Iterable[SiteRun]) -> dict[str, Derivation]:
+    def _evaluate(self, runs: Iterable[SiteRun],
+                  whats: Sequence[Instantiation] | None = None) -> dict[str, Derivation]:
         """Instantiate what holds the FODs of `runs` (all, before the first evaluation) and
         read the closure; remember which instantiation reaches which site's FODs."""
         self.evaluations += 1
         wanted = set(runs)
-        needed = [i for i in self.instantiations
+        needed = [i for i in whats or self.instantiations
                   if i not in self.reaches or self.reaches[i] & wanted]
         tops = nix.instantiate_all(needed, timeout=self._remaining())
         graph = read_closure(sorted({t for ts in tops.values() for t in ts}))
@@ -318,7 +330,7 @@ class Resolver:
             return False
         if any(run.site.current is None for run in self.runs):
             return False  # a placeholder always needs the protocol
-        graph = self._evaluate(self.runs)
+        graph = self._evaluate(self.runs, self.as_is)
         verdicts: list[tuple[SiteRun, list[str]]] = []
         for run in self.runs:
             keys = [key_for(d) for d in graph.values() if d.output_hash == run.site.current]
@@ -347,11 +359,15 @@ class Resolver:
             return self.runs
         self.reaches.clear()  # learnt from sentinel forms only
         pending = [r for r in self.runs if not r.status.done]
+        if pending:
+            self.prepare()
         while pending:
             self.rounds += 1
             self._write({r: r.sentinel_text() for r in pending})
             sentinel_graph = self._evaluate(pending)
             self._map_sentinels(sentinel_graph, pending)
+            if self.rounds == 1 and self.check_sentinels is not None:
+                self.check_sentinels(sentinel_graph, pending)
             self._learn_reach(sentinel_graph)
             for run in pending:
                 if not run.drvs:
@@ -415,8 +431,9 @@ class Resolver:
 
     def _finish(self) -> None:
         """Write the result: the true hashes (update), or every original byte (check)."""
-        if self.options.apply:
-            self._write({})
-        else:
-            for doc in self.documents.values():
-                doc.write({})
+        with deferred_signals():  # in place, these are the final writes: never cut short
+            if self.options.apply:
+                self._write({})
+            else:
+                for doc in self.documents.values():
+                    doc.write({})

@@ -10,24 +10,44 @@ from rich.console import Console
 from fodhash import nix, report
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
-from fodhash.patch import Recorder, Transaction
-from fodhash.plan import platform_dependent, platforms, resolve_all
+from fodhash.patch import Transaction
+from fodhash.place import Place
+from fodhash.plan import Session, platform_dependent, platforms, resolve_all
 from fodhash.runs import Options, Status
 from fodhash.sites import split_text, system_expression
+from fodhash.writeback import Outcome, write_back
+
+
+def write_results(place: Place, sessions: list[Session], err: Console) -> list[Outcome]:
+    """The one write into the user's files; each file that could not be written is named,
+    with why, and with the hashes to write into it by hand."""
+    problems = [o for o in write_back(place.changes()) if o.problem]
+    for outcome in problems:
+        path = outcome.change.path
+        hashes = [f"  {run.site.attrpath} (line {run.site.line}): {run.site.render(run.new)}"
+                  for session in sessions for run in session.resolver.runs
+                  if run.site.file == path and run.final_text() is not None and run.new]
+        err.print(f"{path}: not written, {outcome.problem}; it holds its original bytes. "
+                  "The true hashes to write into it:\n" + "\n".join(dict.fromkeys(hashes)),
+                  markup=False, highlight=False)
+    return problems
 
 
 def update(targets: list[Target], config: Config, *, out: Console, err: Console,
            dry_run: bool, as_json: bool, options: Options, systems: list[str],
-           journal: Recorder | None = None) -> int:
+           place: Place) -> int:
     chosen = platforms(config, systems)
     sessions = resolve_all(targets, config, replace(options, apply=not dry_run), err, chosen,
-                           journal=journal)
+                           place)
+    unwritten = [] if dry_run else write_results(place, sessions, err)
     labelled = len(sessions) > 1
     rows = [(s.platform() if labelled else "", run) for s in sessions for run in s.resolver.runs]
     stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}
     if as_json:
         doc = report.document(rows, config.root, system=nix.current_system(),
                               nix_version=nix.version(), dry_run=dry_run, stats=stats)
+        doc["unwritten"] = [{"file": report.relative(o.change.path, config.root),
+                             "problem": o.problem} for o in unwritten]
         out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
         report.table(out, rows, config.root)
@@ -42,25 +62,26 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
                   + ", ".join(f"{s} {h.sri}" for s, h in sorted(hashes.items()))
                   + f"); one string cannot hold both: `fodhash update --split-platforms "
                   f"{run.target}` makes it a per-platform attrset", markup=False, highlight=False)
-    return 1 if differing or any(r.status is Status.FAILED for _, r in rows) else 0
+    failed = any(r.status is Status.FAILED for _, r in rows)
+    return 1 if differing or failed or unwritten else 0
 
 
 def split_platforms(targets: list[Target], config: Config, *, out: Console, err: Console,
-                    options: Options, systems: list[str], journal: Recorder | None = None) -> int:
+                    options: Options, systems: list[str], place: Place) -> int:
     """Rewrite each plain site whose true hash differs between platforms into a per-platform
     attrset selected by the host system expression the file already uses; then resolve."""
     chosen = platforms(config, systems or ["all"])
     if len(chosen) < 2:
         raise UsageError("--split-platforms compares two or more platforms: configure them as "
                          "[platforms.SYSTEM] in fodhash.toml (or name them with --platform)")
-    sessions = resolve_all(targets, config, replace(options, apply=False), err, chosen,
-                           journal=journal)
+    sessions = resolve_all(targets, config, replace(options, apply=False), err, chosen, place)
     split = platform_dependent(sessions)
     if not split:
         err.print("nothing to split: no site's true hash differs between "
                   + ", ".join(s.platform() for s in sessions), highlight=False)
         return 0
-    tx = Transaction(journal)
+    place.materialize()  # the splits go where the protocol's edits go
+    tx = Transaction(place.recorder)
     with tx.guard():
         for file in sorted({file for file, _ in split}):
             source = sessions[0].plan.sources[file]
@@ -78,7 +99,7 @@ def split_platforms(targets: list[Target], config: Config, *, out: Console, err:
                     err.print(f"split {run.site}: " + ", ".join(
                         f"{s} {h.sri}" for s, h in sorted(hashes.items())), markup=False,
                         highlight=False)
-            tx.document(file, source).write(edits)
+            tx.document(place.source(file), source).write(edits)
     # Resolve again on every platform: each new entry must now check out (from the cache).
     return update(targets, config, out=out, err=err, dry_run=False, as_json=False,
-                  options=options, systems=[s.platform() for s in sessions], journal=journal)
+                  options=options, systems=[s.platform() for s in sessions], place=place)

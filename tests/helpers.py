@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from fodhash.drv import read_closure, read_drv
@@ -72,3 +74,37 @@ def assert_fods_build_and_check(fods: list[str], *nix_args: str) -> None:
             check = subprocess.run([*args[:2], "--check", *args[2:]], capture_output=True,
                                    text=True, check=False)
             assert check.returncode == 0, check.stderr
+
+
+def scratch_copies(cache: Path, repo: Path) -> list[Path]:
+    """fodhash's scratch copies of `repo` under the cache directory `cache`."""
+    return sorted((cache / "scratch").glob(f"*/{repo.name}"))
+
+
+SLOW_FOD = ('derivation {{ name = "{name}"; system = builtins.currentSystem; '
+            'builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; sleep {seconds}; '
+            'echo > $out" ]; outputHashMode = "flat"; '
+            'outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; }}\n')
+# The true hash of SLOW_FOD's output (a single newline), as fodhash writes it.
+SLOW_TRUTH = "sha256-AbpHGcgLb+kRsJGnwFEktk7uzpZOCcBY74+YBdrKVGs="
+
+
+def building_slowly(repo: Path, name: str, seconds: float, *args: str,
+                    env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`fodhash update` of a FOD whose builder sleeps, returned once that build runs (its
+    fake is in the scratch copy, never in the user's file)."""
+    slow = repo / f"{name}.nix"
+    slow.write_text(SLOW_FOD.format(name=name, seconds=seconds))
+    original = slow.read_bytes()
+    env = env or dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", slow.name, *args],
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    cache = Path(env["FODHASH_CACHE_DIR"])
+    deadline = time.monotonic() + 30
+    while not any(b"sha256-AAAA" in (c / slow.name).read_bytes()  # the fake: the build is on
+                  for c in scratch_copies(cache, repo) if (c / slow.name).exists()):
+        assert time.monotonic() < deadline and proc.poll() is None, "the build never started"
+        assert slow.read_bytes() == original, "the user's file was written during the run"
+        time.sleep(0.05)
+    return proc

@@ -1,0 +1,147 @@
+"""Where a command's protocol reads and writes: a scratch copy of the repository, or, for a
+repository that cannot be evaluated from a copy, the user's own files under a journal.
+
+A command holds one Place for its whole run: every session (platform) reads the files as
+the previous one left them, and `changes()` gives, at the end, each user file's bytes as
+first read and as they must end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fodhash.config import Target
+from fodhash.drv import Derivation
+from fodhash.errors import FodhashError
+from fodhash.journal import Journal
+from fodhash.patch import Recorder
+from fodhash.repo import find_root, locked
+from fodhash.runs import SiteRun
+from fodhash.sites import Site, read_nix_file
+from fodhash.workspace import Workspace, sweep, workspace
+from fodhash.writeback import Change
+
+
+class Unfaithful(FodhashError):
+    """The scratch copy does not evaluate as the repository does."""
+
+
+@dataclass
+class Place:
+    root: Path
+    journal: Journal
+    workspace: Workspace | None  # None: in place
+    say: Callable[[str], None]
+    originals: dict[Path, bytes] = field(default_factory=dict)  # user path -> first bytes read
+
+    @property
+    def in_copy(self) -> bool:
+        return self.workspace is not None
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """In place, every write is journalled first; in the copy nothing needs undoing."""
+        return None if self.workspace else self.journal
+
+    def source(self, path: Path) -> Path:
+        """Where the protocol writes the user's file `path`."""
+        return self.workspace.path(path) if self.workspace else path
+
+    def read(self, path: Path) -> bytes:
+        """The file as this run sees it: the copy's once it is made (an earlier session may
+        have edited it), else the user's (the same bytes)."""
+        ready = self.workspace is not None and self.workspace.ready
+        data = read_nix_file(self.source(path) if ready else path)
+        self.originals.setdefault(Path(os.path.realpath(path)), data)
+        return data
+
+    def materialize(self) -> None:
+        """Make the copy: the protocol is about to write its first sentinel."""
+        if self.workspace is not None:
+            self.workspace.materialize()
+
+    def target(self, target: Target) -> Target:
+        return self.workspace.target(target) if self.workspace else target
+
+    def fall_back(self, reason: str) -> None:
+        """Edit in place from now on (the copy's edits are dropped with it)."""
+        self.say(f"fodhash edits the files in place: {reason}; a journal undoes its edits if "
+                 "it is killed (fodhash restore)")
+        self.workspace = None
+        self.originals.clear()
+
+    def changes(self) -> list[Change]:
+        """Each file read, from its first bytes to what the copy holds now; the copy is
+        discarded then (the run is over). In place the files hold their final bytes
+        already: nothing is left to write."""
+        if self.workspace is None or not self.workspace.ready:
+            return []
+        changes = [Change(path, original, self.source(path).read_bytes())
+                   for path, original in self.originals.items()]
+        self.workspace.discard()
+        return changes
+
+    def check_sources(self, sources: dict[Path, bytes]) -> None:
+        """Before any evaluation: a file that names the repository by absolute path would
+        read the user's files from the copy."""
+        if self.workspace is None:
+            return
+        needle = str(self.root).encode()
+        for path, data in sources.items():
+            if needle in data:
+                raise Unfaithful(f"{path} names the repository by its absolute path ({self.root})")
+
+
+def check_copy(located: Iterable[Site]) -> Callable[[dict[str, Derivation], list[SiteRun]], None]:
+    """A check of the first sentinel evaluation in the copy: a site whose sentinel no FOD
+    carries, while some FOD carries the site's own literal (or, for a placeholder, a fake),
+    was evaluated from the user's file rather than the copy's, unless another site that
+    holds no sentinel explains that hash."""
+    sites = list(located)
+
+    def check(graph: dict[str, Derivation], pending: list[SiteRun]) -> None:
+        selected = {(r.site.file, r.site.start) for r in pending}
+        others = [s for s in sites if (s.file, s.start) not in selected]
+        explained = {s.current for s in others if s.current is not None}
+        placeholder_elsewhere = any(s.current is None for s in others)
+        hashes = {d.output_hash for d in graph.values() if d.output_hash is not None}
+        for run in pending:
+            if run.drvs:
+                continue
+            current = run.site.current
+            if current is not None and current in hashes and current not in explained:
+                raise Unfaithful(f"the copy evaluates {run.site} from the repository itself "
+                                 "(an absolute path into it?)")
+            placeholder = current is None and not run.site.is_missing
+            if placeholder and any(h.is_fake for h in hashes) and not placeholder_elsewhere:
+                raise Unfaithful(f"the copy evaluates {run.site} from the repository itself "
+                                 "(an absolute path into it?)")
+
+    return check
+
+
+@contextlib.contextmanager
+def open_place(start: Path, *, wait: bool, say: Callable[[str], None],
+               copy: bool = True) -> Iterator[Place]:
+    """Hold the lock of the repository holding `start` for a command: undo what a killed
+    in-place run left first, then give the command its place (a scratch copy, or in place
+    if `copy` is False)."""
+    root = find_root(start)
+    with locked(root, wait=wait, say=say):
+        sweep()
+        journal = Journal(root)
+        restored, left = journal.replay()
+        for path in restored:
+            say(f"restored {path} to its original bytes: an earlier fodhash run was killed")
+        for path in left:
+            say(f"left {path} as it is: an earlier fodhash run was killed while editing it, "
+                "and it has changed since")
+        if not copy:
+            yield Place(root, journal, None, say)
+            return
+        with workspace(root) as space:
+            yield Place(root, journal, space, say)
