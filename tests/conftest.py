@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,21 @@ def shapes(tmp_path: Path) -> Iterator[Path]:
     yield copy_all_fixtures(tmp_path) / "shapes"
 
 
+
+
+@cache
+def nix_version() -> str:
+    """The version of the Nix under test, e.g. 2.26.3 (`nix-store --version`)."""
+    out = subprocess.run(["nix-store", "--version"], capture_output=True, text=True,
+                         check=False).stdout
+    return out.strip().rsplit(" ", 1)[-1]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test tied to one Nix version's recorded output runs on that version only."""
+    marker = item.get_closest_marker("nix_transcript")
+    if marker is not None:
+        wanted = str(marker.args[0])
+        version = nix_version()
+        if version != wanted and not version.startswith(wanted + "."):
+            pytest.skip(f"compares with Nix {wanted}'s transcript; this is Nix {version}")
