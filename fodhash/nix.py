@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -231,18 +230,17 @@ def realise(drvs: Sequence[str], *, jobs: int, on_line: Callable[[str], None],
     """Build exactly these derivations, all at once, not stopping at the first failure."""
     args = ["nix-store", "--realise", "--keep-going", "--max-jobs", str(jobs),
             *nix_args, *drvs]
-    result = stream(args, on_line, timeout=timeout)
-    leftovers = sorted(set(_LEFTOVER.findall(strip_ansi(result.stdout))))
-    if leftovers and remove_leftovers(leftovers):
-        return stream(args, on_line, timeout=timeout)
-    return result
+    return stream(args, on_line, timeout=timeout)
 
 
-# Nix 2.8 builds a FOD's output at `<output path>.tmp` when it must rewrite it after a hash
-# mismatch; interrupted there, it leaves the folder behind, and every later build of that
-# output path (every fetcher's canonical fake is named `source`) fails with this until the
-# folder is gone: "error: creating directory '/nix/store/…-source.tmp': File exists".
-_LEFTOVER = re.compile(r"'(/[^'\s]+/[0-9a-z]{32}-[^'/\s]+\.tmp)'[^\n]*File exists")
+def leftovers(output_paths: Sequence[str]) -> list[str]:
+    """What interrupted builds left beside these output paths. Nix builds a FOD's output at
+    `<output path>.tmp` when it must move it after a hash mismatch (2.8) or as it writes it
+    (2.26); interrupted there, it leaves the folder behind, and every later build of that
+    output path (every fetcher's canonical fake is named `source`) fails ("creating directory
+    '/nix/store/…-source.tmp': File exists" on 2.8, "reading from file …: Is a directory" on
+    2.26) until it is gone."""
+    return [f"{p}.tmp" for p in output_paths if os.path.lexists(f"{p}.tmp")]
 
 
 def remove_leftovers(paths: Sequence[str]) -> bool:
@@ -250,7 +248,7 @@ def remove_leftovers(paths: Sequence[str]) -> bool:
     valid, so the garbage collector deletes them); True if it did."""
     result = run(["nix-store", "--delete", *paths])
     if result.ok:
-        log.warning("removed %s, left in the Nix store by an interrupted build; building again",
+        log.warning("removed %s, left in the Nix store by an interrupted build",
                     ", ".join(paths))
     else:
         log.warning("%s, left in the Nix store by an interrupted build, blocks this build; "

@@ -208,6 +208,9 @@ class Resolver:
         return waves
 
     def _build(self, fakes: dict[str, SiteRun], graph: dict[str, Derivation]) -> None:
+        stale = nix.leftovers([o for path in fakes for o in graph[path].output_paths])
+        if stale:
+            nix.remove_leftovers(stale)
         for run in set(fakes.values()):
             run.started = time.monotonic()
             self._set(run, Status.BUILDING)

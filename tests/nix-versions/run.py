@@ -2,7 +2,7 @@
 """Run the test suite against newer Nix versions than the host's, each in a Debian root.
 
 Why: this machine (Debian 12) has Nix 2.8; users run up to 2.34, whose messages and JSON
-differ (/work/shared/modern-nix-recipe.md). Debian's own registry serves trixie's nix-bin
+differ (docs/design.md, "Nix versions"). Debian's own registry serves trixie's nix-bin
 (2.26) and sid's (the newest), so each lives in a root filesystem made with mmdebstrap
 from Debian's packages, entered with chroot in a private mount namespace. A root is made
 once and reused (delete its folder to get sid's newest Nix); each run copies the work
@@ -39,9 +39,10 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 ROOTS = Path(os.environ.get("FODHASH_NIX_ROOTS", "/var/cache/fodhash/nix-roots"))
 # What the suite needs besides Nix: git (fixtures are git trees, flakes need one), python3
 # and venv, ssh server and client (tests/remote_builder.py; sid's server no longer pulls in
-# the client), procps (pgrep), mount and util-linux (unshare, mount in the builder test).
+# the client), procps (pgrep), mount and util-linux (unshare, mount in the builder test),
+# e2fsprogs (chattr, in the immutable-file test).
 PACKAGES = ("nix-bin", "ca-certificates", "git", "python3", "python3-venv", "make",
-            "openssh-server", "openssh-client", "procps", "mount", "util-linux")
+            "openssh-server", "openssh-client", "procps", "mount", "util-linux", "e2fsprogs")
 # sid's Release file on the registry is past its one-week validity; apt refuses it otherwise.
 APT_OPTIONS = ('Acquire::Check-Valid-Until "false"',)
 READY = "etc/fodhash-nix-root"  # in a root: written last, holds the package list
