@@ -193,6 +193,7 @@ class Results(Protocol):
 
     def get(self, key: str) -> Entry | None: ...
     def put(self, entry: Entry) -> None: ...
+    def count(self) -> int: ...
 
 
 class FileResults:
@@ -206,6 +207,9 @@ class FileResults:
 
     def put(self, entry: Entry) -> None:
         return None  # nothing is built in apply, so nothing new is learnt
+
+    def count(self) -> int:
+        return len(self.entries)
 
 
 class ResultCache:
@@ -267,6 +271,13 @@ class ResultCache:
     def get(self, key: str) -> Entry | None:
         try:
             return self._load(key, self._cache.get(key, retry=True))
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(error) from None
+
+    def count(self) -> int:
+        """How many entries (diskcache keeps the count: no scan)."""
+        try:
+            return len(self._cache)
         except sqlite3.DatabaseError as error:
             raise self._damaged(error) from None
 

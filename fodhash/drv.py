@@ -44,6 +44,7 @@ class Derivation:
     args: tuple[str, ...]
     env: Mapping[str, str]
     output_paths: tuple[str, ...]
+    recursive: bool = False  # a FOD's output hash is of its NAR (`r:`), not of a flat file
     # False for a derivation that is not fixed-output, read only up to its inputs (what a
     # closure walk needs): its builder, args and env are left empty.
     complete: bool = field(default=True, compare=False)
@@ -175,6 +176,7 @@ def parse_drv(path: str, text: str) -> Derivation:
     # ("out", path, hashAlgo, hash), padded: a floating content-addressed output has no hash.
     outputs = [[*_strings(o), "", "", "", ""] for o in reader.field() if isinstance(o, list)]
     fixed = next((_fixed_hash(o[2], o[3]) for o in outputs if o[0] == "out"), None)
+    recursive = any(o[0] == "out" and o[2].startswith("r:") for o in outputs)
     output_paths = tuple(sorted(o[1] for o in outputs if o[1]))
     input_drvs = tuple(sorted(d[0] for d in reader.field()
                               if isinstance(d, list) and d and isinstance(d[0], str)))
@@ -194,7 +196,7 @@ def parse_drv(path: str, text: str) -> Derivation:
         system=system if isinstance(system, str) else "", output_hash=fixed,
         input_drvs=input_drvs, input_srcs=input_srcs,
         builder=builder if isinstance(builder, str) else "", args=tuple(args), env=env,
-        output_paths=output_paths)
+        output_paths=output_paths, recursive=recursive)
 
 
 def read_drv(path: str) -> Derivation:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import grp
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -12,10 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.errors import FodhashError, NixError, UsageError
+from fodhash.hashes import Algo, Hash, nix32_encode
 from fodhash.mismatch import strip_ansi
 
 if TYPE_CHECKING:
@@ -255,6 +260,55 @@ def remove_leftovers(paths: Sequence[str]) -> bool:
                     "remove it (nix-store --delete PATH) and run again:\n%s",
                     ", ".join(paths), result.tail())
     return result.ok
+
+
+@cache
+def build_slots() -> int | None:
+    """How many builds Nix can run at once: the members of its build-users-group (each
+    build takes one; past that, Nix polls "waiting for UID" every 5 s), or None for no
+    limit fodhash should keep (builds as the user, or the setting unreadable)."""
+    for command in (["config", "show", "--json"], ["show-config", "--json"]):
+        result = run(["nix", *EXPERIMENTAL, *command])
+        if result.ok:
+            break
+    else:
+        return None
+    try:
+        group = json.loads(result.stdout).get("build-users-group", {}).get("value", "")
+    except (ValueError, AttributeError):
+        return None
+    if not group:
+        return None
+    try:
+        members = grp.getgrnam(group).gr_mem
+    except KeyError:
+        return None
+    return len(members) or None
+
+
+def fixed_output_path(value: Hash, name: str, *, recursive: bool,
+                      store: str = "/nix/store") -> str:
+    """The store path of a fixed-output derivation's output (Nix's makeFixedOutputPath):
+    where Nix registers what a build produced under its got hash."""
+    if recursive and value.algo is Algo.SHA256:
+        kind, inner = "source", value.digest
+    else:
+        method = "r:" if recursive else ""
+        fingerprint = f"fixed:out:{method}{value.algo}:{value.base16}:"
+        kind, inner = "output:out", hashlib.sha256(fingerprint.encode()).digest()
+    outer = hashlib.sha256(f"{kind}:sha256:{inner.hex()}:{store}:{name}".encode()).digest()
+    compressed = bytearray(20)
+    for i, byte in enumerate(outer):
+        compressed[i % 20] ^= byte
+    return f"{store}/{nix32_encode(bytes(compressed))}-{name}"
+
+
+def nar_hash(path: str, algo: Algo) -> Hash:
+    """The hash of a store path's NAR serialisation, in `algo` (`nix-hash`)."""
+    result = run(["nix-hash", "--type", str(algo), path])  # base16 is its default
+    if not result.ok:
+        raise NixError(f"Nix could not hash {path}. {result.describe()}")
+    return Hash(algo, bytes.fromhex(result.stdout.strip()))
 
 
 def build_log(drv: str, lines: int = 25) -> str:

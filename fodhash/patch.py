@@ -112,6 +112,9 @@ class Document:
     original: bytes
     written: bytes | None = None
     recorder: Recorder | None = None
+    # False in a scratch copy: no one else edits it, and what an earlier session of the run
+    # left there is simply replaced. True for the user's own file (in place).
+    guarded: bool = True
 
     def write(self, edits: Mapping[Span, str]) -> bytes:
         """Write the original with `edits` applied; refuse if someone else changed the file."""
@@ -119,18 +122,22 @@ class Document:
         expected = self.original if self.written is None else self.written
         if data == expected:
             return data  # nothing to write (a scratch copy may not even exist yet)
-        try:
-            current: bytes | None = self.path.read_bytes()
-        except OSError:
-            current = None  # moved or deleted
-        if current != expected:
-            raise ConflictError(
-                f"{self.path} changed (or was moved) while fodhash was running; fodhash left it "
-                "as it is now. Run fodhash again when no one else is editing it."
-            )
+        if self.guarded:
+            try:
+                current: bytes | None = self.path.read_bytes()
+            except OSError:
+                current = None  # moved or deleted
+            if current != expected:
+                raise ConflictError(
+                    f"{self.path} changed (or was moved) while fodhash was running; fodhash "
+                    "left it as it is now. Run fodhash again when no one else is editing it.")
         if self.recorder is not None:
             self.recorder.record(self.path, self.original, data)
-        atomic_write(self.path, data)
+        try:
+            atomic_write(self.path, data)
+        except OSError as error:
+            raise FodhashError(f"cannot write {self.path}: {error.strerror}; every file of "
+                               "yours holds its original bytes") from None
         self.written = data
         return data
 
@@ -156,10 +163,11 @@ class Transaction:
     recorder: Recorder | None = None
     documents: dict[Path, Document] = field(default_factory=dict)
 
-    def document(self, path: Path, original: bytes) -> Document:
+    def document(self, path: Path, original: bytes, *, guarded: bool = True) -> Document:
         real = path.resolve()
         if real not in self.documents:
-            self.documents[real] = Document(real, original, recorder=self.recorder)
+            self.documents[real] = Document(real, original, recorder=self.recorder,
+                                            guarded=guarded)
         return self.documents[real]
 
     def restore(self) -> list[Path]:

@@ -43,13 +43,19 @@ class Place:
         return self.workspace is not None
 
     @property
+    def trees(self) -> int:
+        """How many trees the protocol gets (fodhash.protocol): the sentinel tree and two
+        fake trees in copies; the user's files alone in place."""
+        return 3 if self.workspace else 1
+
+    @property
     def recorder(self) -> Recorder | None:
         """In place, every write is journalled first; in the copy nothing needs undoing."""
         return None if self.workspace else self.journal
 
-    def source(self, path: Path) -> Path:
-        """Where the protocol writes the user's file `path`."""
-        return self.workspace.path(path) if self.workspace else path
+    def source(self, path: Path, tree: int = 0) -> Path:
+        """Where the protocol writes the user's file `path` in a tree."""
+        return self.workspace.path(path, tree) if self.workspace else path
 
     def read(self, path: Path) -> bytes:
         """The file as this run sees it: the copy's once it is made (an earlier session may
@@ -60,12 +66,13 @@ class Place:
         return data
 
     def materialize(self) -> None:
-        """Make the copy: the protocol is about to write its first sentinel."""
+        """Make the copies: the protocol is about to write its first sentinel."""
         if self.workspace is not None:
-            self.workspace.materialize()
+            for tree in range(self.trees):
+                self.workspace.materialize(tree)
 
-    def target(self, target: Target) -> Target:
-        return self.workspace.target(target) if self.workspace else target
+    def target(self, target: Target, tree: int = 0) -> Target:
+        return self.workspace.target(target, tree) if self.workspace else target
 
     def fall_back(self, reason: str) -> None:
         """Edit in place from now on (the copy's edits are dropped with it)."""

@@ -18,7 +18,7 @@ from fodhash.errors import UsageError
 from fodhash.hashes import Hash
 from fodhash.patch import Transaction, apply_edits
 from fodhash.place import Place, Unfaithful, check_copy
-from fodhash.resolve import Resolver
+from fodhash.protocol import Resolver, Tree
 from fodhash.runs import Options, SiteRun
 from fodhash.sites import Site, locate_in_bytes, platform_slot, read_nix_file, select
 from fodhash.ui import view
@@ -170,12 +170,15 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     work = plan(targets, lambda: [system()], place.read)
     place.check_sources(work.sources)
     tx = Transaction(place.recorder)
-    documents = {str(path): tx.document(place.source(path), data)
-                 for path, data in work.sources.items()}
+    trees = [Tree({str(path): tx.document(place.source(path, tree), data,
+                                          guarded=not place.in_copy)
+                   for path, data in work.sources.items()},
+                  [place.target(t, tree) for t in targets])
+             for tree in range(place.trees)]
     located = [s for sites in work.located.values() for s in sites]
     with ResultCache() as on_disk, tx.guard():
-        resolver = Resolver([place.target(t) for t in targets], work.selected, documents,
-                            options, known=known_sites(config, work.located),
+        resolver = Resolver(trees, work.selected, options,
+                            known=known_sites(config, work.located),
                             cache=results or on_disk, as_is=targets, prepare=place.materialize,
                             check_sentinels=check_copy(located) if place.in_copy else None)
         with view(err, resolver.runs, options.checking) as events:

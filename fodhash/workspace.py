@@ -27,7 +27,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fodhash.cache import cache_dir
@@ -127,54 +127,60 @@ def _copy_git(root: Path, copy: Path) -> None:
 
 @dataclass
 class Workspace:
-    """A scratch copy of the repository at `root`: `copy` has the same folder name. The
-    files are copied on first need (`materialize`): a run that finds nothing changed
-    evaluates the user's tree as it is and never pays for a copy."""
+    """Scratch copies of the repository at `root`, one per tree of the protocol (the
+    sentinel tree, the fake trees: fodhash.protocol), each under `run` with the
+    repository's folder name. A copy is made on first need (`materialize`): a run that finds
+    nothing changed evaluates the user's tree as it is and never pays for one."""
 
     root: Path
-    copy: Path
-    files: int = -1  # how many files the copy holds; -1 until it is made
+    run: Path
+    files: dict[int, int] = field(default_factory=dict)  # tree -> files in its copy, once made
 
     @property
     def ready(self) -> bool:
-        return self.files >= 0
+        """Whether the sentinel tree's copy (the one written back from) exists."""
+        return 0 in self.files
 
-    def materialize(self) -> None:
-        if self.ready:
+    def copy(self, tree: int = 0) -> Path:
+        return self.run / f"tree-{tree}" / self.root.name
+
+    def materialize(self, tree: int = 0) -> None:
+        if tree in self.files:
             return
-        base = self.copy.parent.parent
+        copy = self.copy(tree)
         try:
-            self.copy.mkdir(parents=True)
-            skip = {base.resolve(), self.root / ".git"}
-            self.files = _populate(self.root, self.copy, skip)
-            _copy_git(self.root, self.copy)
+            copy.mkdir(parents=True)
+            skip = {self.run.parent.resolve(), self.root / ".git"}
+            self.files[tree] = _populate(self.root, copy, skip)
+            _copy_git(self.root, copy)
         except OSError as error:
             where = f" ({error.filename})" if error.filename else ""
             raise WorkspaceError(
-                f"cannot make the scratch copy of {self.root} under {base}: "
+                f"cannot make the scratch copy of {self.root} under {self.run.parent}: "
                 f"{error.strerror}{where}; free some space (or set FODHASH_CACHE_DIR "
                 "elsewhere) and run again; no file of yours was changed") from None
 
     def discard(self) -> None:
-        """Remove the copy once its results are read: its hard links must not count as the
-        user's (a file with several links is refused) and its space is freed early."""
-        shutil.rmtree(self.copy, ignore_errors=True)
+        """Remove the copies once their results are read: their hard links must not count
+        as the user's (a file with several links is refused), and the space is freed early."""
+        for tree in self.files:
+            shutil.rmtree(self.copy(tree), ignore_errors=True)
 
-    def path(self, path: Path) -> Path:
-        """Where `path` (in the user's repository) is in the copy."""
+    def path(self, path: Path, tree: int = 0) -> Path:
+        """Where `path` (in the user's repository) is in a tree's copy."""
         for candidate in (Path(os.path.abspath(path)), path.resolve()):
             if candidate.is_relative_to(self.root):
-                return self.copy / candidate.relative_to(self.root)
-        # Never the user's own path: what the protocol writes must land in the copy.
+                return self.copy(tree) / candidate.relative_to(self.root)
+        # Never the user's own path: what the protocol writes must land in a copy.
         raise WorkspaceError(f"{path} is outside the repository {self.root}")
 
-    def target(self, target: Target) -> Target:
+    def target(self, target: Target, tree: int = 0) -> Target:
         what = target.instantiation
         return replace(
             target,
-            file=self.path(target.file),
-            instantiation=replace(what, cwd=self.path(what.cwd),
-                                  file=self.path(what.file) if what.file else None),
+            file=self.path(target.file, tree),
+            instantiation=replace(what, cwd=self.path(what.cwd, tree),
+                                  file=self.path(what.file, tree) if what.file else None),
         )
 
 
@@ -213,7 +219,7 @@ def workspace(root: Path) -> Iterator[Workspace]:
                              "no file of yours was changed") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        yield Workspace(root, run / root.name)
+        yield Workspace(root, run)
     finally:
         shutil.rmtree(run, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):

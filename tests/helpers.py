@@ -78,7 +78,7 @@ def assert_fods_build_and_check(fods: list[str], *nix_args: str) -> None:
 
 def scratch_copies(cache: Path, repo: Path) -> list[Path]:
     """fodhash's scratch copies of `repo` under the cache directory `cache`."""
-    return sorted((cache / "scratch").glob(f"*/{repo.name}"))
+    return sorted((cache / "scratch").glob(f"*/tree-*/{repo.name}"))
 
 
 SLOW_FOD = ('derivation {{ name = "{name}"; system = builtins.currentSystem; '

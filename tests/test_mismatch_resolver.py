@@ -14,10 +14,11 @@ import pytest
 from helpers import fodhash, fods_of, snapshot
 
 from fodhash import nix
-from fodhash.hashes import Hash
+from fodhash.drv import Derivation
+from fodhash.hashes import Algo, Hash, fake
 from fodhash.mismatch import parse_mismatches, parse_refusals
-from fodhash.resolve import Resolver
-from fodhash.runs import Options, SiteRun, Status
+from fodhash.protocol.build import Build, Builder
+from fodhash.runs import SiteRun, Status, silent
 from fodhash.sites import locate_in_bytes
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
@@ -32,7 +33,7 @@ BROKEN = "/nix/store/jg9mfy0mijhl7dld4ykq5zd19y6axqwn-mn-broken.drv"
 
 def realise_recorded(monkeypatch: pytest.MonkeyPatch, name: str,
                      paths: list[str]) -> tuple[dict[str, SiteRun], dict[SiteRun, list[Hash]]]:
-    """Resolver._realise on `paths`, with Nix's output replayed from a transcript."""
+    """Builder.realise on `paths`, with Nix's output replayed from a transcript."""
     output = (TRANSCRIPTS / name).read_bytes().decode()
 
     def realise(drvs: list[str], **_: object) -> nix.ProcessResult:
@@ -45,7 +46,18 @@ def realise_recorded(monkeypatch: pytest.MonkeyPatch, name: str,
     fakes = {path: SiteRun("t", site, i) for i, (path, site) in enumerate(zip(paths, sites,
                                                                                 strict=True))}
     gots: dict[SiteRun, list[Hash]] = defaultdict(list)
-    Resolver([], [], {}, Options())._realise(paths, (), fakes, gots)
+    builds = [Build(Derivation(path=p, name=p.split("-", 1)[-1].removesuffix(".drv"),
+                               system="x86_64-linux", output_hash=fake(Algo.SHA256),
+                               input_drvs=(), input_srcs=(), builder="/bin/sh", args=(),
+                               env={}, output_paths=(p.removesuffix(".drv"),)), run)
+              for p, run in fakes.items()]
+
+    def set_status(run: SiteRun, status: Status, message: str = "") -> None:
+        run.status, run.message = status, message or run.message
+
+    builder = Builder(jobs=1, events=silent, set_status=set_status, remaining=lambda: None,
+                      known=[])
+    builder.realise(builds, (), gots)
     return fakes, gots
 
 

@@ -1,13 +1,18 @@
-"""The resolver's pure parts: pairing fake-hash FODs with their sentinel twins, waves."""
+"""The protocol's pure parts: pairing fake-hash FODs with their sentinel twins, build lanes,
+the dependency index, alternate fakes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from fodhash import nix
 from fodhash.drv import Derivation
 from fodhash.hashes import Algo, fake, sentinel
-from fodhash.resolve import Resolver
-from fodhash.runs import Options, SiteRun
+from fodhash.protocol import evaluate, pairing
+from fodhash.protocol.build import Build, Builder, lanes
+from fodhash.runs import SiteRun, silent
 from fodhash.sites import locate_in_bytes
 
 SOURCE = b'{ a.hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; ' \
@@ -42,12 +47,12 @@ def test_two_sources_with_one_fake_pair_by_the_rest_of_the_derivation() -> None:
     # input differ from the sentinel forms and must be ignored.
     fakes = {"/f2.drv": fetcher("/f2.drv", "https://b", is_fake=True),
              "/f1.drv": fetcher("/f1.drv", "https://a", is_fake=True)}
-    resolver = Resolver([], [], {}, Options())
-    paired = resolver._pair_fakes(sentinels, fakes, [first, second])
+    twins = [(first, sentinels["/s1.drv"]), (second, sentinels["/s2.drv"])]
+    paired = pairing.pair(twins, list(fakes.values()))
     assert paired == {"/f1.drv": first, "/f2.drv": second}
 
 
-def test_fods_sharing_an_output_path_go_in_successive_waves() -> None:
+def test_fods_sharing_an_output_path_go_in_successive_lanes() -> None:
     first, second = runs()
     same_a = fetcher("/f1.drv", "https://a", is_fake=True)
     same_b = fetcher("/f2.drv", "https://b", is_fake=True)
@@ -56,5 +61,63 @@ def test_fods_sharing_an_output_path_go_in_successive_waves() -> None:
     graph = {"/f1.drv": Derivation(**{**same_a.__dict__, "output_paths": shared}),
              "/f2.drv": Derivation(**{**same_b.__dict__, "output_paths": shared}),
              "/f3.drv": other}
-    waves = Resolver._waves({"/f1.drv": first, "/f2.drv": second, "/f3.drv": first}, graph)
-    assert waves == [["/f1.drv", "/f3.drv"], ["/f2.drv"]]
+    builds = [Build(graph["/f1.drv"], first), Build(graph["/f2.drv"], second),
+              Build(graph["/f3.drv"], first)]
+    assert [[b.drv.path for b in lane] for lane in lanes(builds)] == [["/f1.drv", "/f3.drv"],
+                                                                      ["/f2.drv"]]
+
+
+def plain(path: str, *inputs: str, fixed: bool = False) -> Derivation:
+    return Derivation(path=path, name=path.strip("/"), system="x86_64-linux",
+                      output_hash=fake(Algo.SHA256) if fixed else None, input_drvs=inputs,
+                      input_srcs=(), builder="/bin/sh", args=(), env={},
+                      output_paths=(path + "-out",))
+
+
+def test_the_dependency_index_is_one_pass_and_any_depth() -> None:
+    """A FOD behind 5,000 plain derivations (a stdenv closure) is found without recursion,
+    and a site's upstream is exactly the pending sites its FODs consume."""
+    upstream_site, downstream_site = runs()
+    graph = {"/src": plain("/src", fixed=True)}
+    previous = "/src"
+    for i in range(5000):
+        graph[f"/p{i}"] = plain(f"/p{i}", previous)
+        previous = f"/p{i}"
+    graph["/deps"] = plain("/deps", previous, fixed=True)
+    upstream_site.drvs, downstream_site.drvs = ["/src"], ["/deps"]
+    ups = evaluate.upstream(graph, [upstream_site, downstream_site])
+    assert ups == {upstream_site: set(), downstream_site: {upstream_site}}
+    assert evaluate.consumers(graph, ["/src"]) == {f"/p{i}" for i in range(5000)} | {"/deps"}
+
+
+def test_alternate_fakes_only_where_the_text_can_carry_them() -> None:
+    source = (b'{ a.hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; '
+              b'b.sha256 = "0000000000000000000000000000000000000000000000000000";'
+              b' c.outputHash = lib.fakeHash; d.sha256 = lib.fakeSha256; '
+              b'e.sha512 = "sha512-' + b"A" * 86 + b'=="; }')
+    sites = {s.attrpath: SiteRun("t", s, i)
+             for i, s in enumerate(locate_in_bytes(Path("x.nix"), source))}
+    assert sites["a.hash"].alternate_text() == "sha512-" + "A" * 86 + "=="
+    assert sites["c.outputHash"].alternate_text() == '"sha512-' + "A" * 86 + '=="'
+    assert sites["b.sha256"].alternate_text() is None  # bare: its algorithm is the name's
+    assert sites["d.sha256"].alternate_text() is None
+    assert sites["e.sha512"].alternate_text() is None  # the name states sha512
+
+
+def test_never_more_builds_at_once_than_nix_has_build_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+
+    def realise(paths: list[str], *, jobs: int, **_: object) -> nix.ProcessResult:
+        asked.append(jobs)
+        return nix.ProcessResult(("nix-store",), 0, "", "", 0.0)
+
+    monkeypatch.setattr(nix, "realise", realise)
+    monkeypatch.setattr(nix, "build_slots", lambda: 3)
+    runs_ = [SiteRun("t", s, i) for i, s in enumerate(locate_in_bytes(Path("x.nix"), b"{ " + b" ".join(
+        b'f%d.hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=";' % i for i in range(5))
+        + b" }"))]
+    builds = [Build(plain(f"/f{i}.drv", fixed=True), run) for i, run in enumerate(runs_)]
+    for jobs, wanted in ((None, 3), (5, 5)):
+        Builder(jobs=jobs, events=silent, set_status=lambda *a: None, remaining=lambda: None,
+                known=[]).realise(builds, (), {})
+        assert asked.pop() == wanted  # --jobs wins

@@ -1,0 +1,179 @@
+"""Build: realise the fake-hash FODs and map every `got:` to its site by .drv path.
+
+FODs that share an output path (same name, same mode, same fake) cannot build at once: Nix
+builds them one after another, polling the path's lock every 5 s. A site's FOD may also be
+built from the alternate tree, with the all-zero fake of the other algorithm (sha512 for a
+sha256 site): another output path, so it builds beside its namesake. Nix registers the
+output of a mismatch under the got hash's path; the hash in the site's own algorithm is then
+read off that path. What still shares a path goes in successive `nix-store` calls (lanes).
+Never more builds run at once than Nix has build users for (or than --jobs allows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fodhash import mismatch, nix
+from fodhash.drv import Derivation
+from fodhash.errors import NixError
+from fodhash.hashes import Algo, Hash
+from fodhash.runs import Events, SiteRun, Status
+from fodhash.sites import Site
+
+
+@dataclass(frozen=True)
+class Build:
+    """One fake-hash FOD to realise for a site."""
+
+    drv: Derivation
+    run: SiteRun
+
+    @property
+    def alternate(self) -> bool:
+        """Built with another algorithm's fake than the site's own."""
+        return self.drv.output_hash is not None and self.drv.output_hash.algo is not self.run.site.algo
+
+
+def lanes(builds: Sequence[Build]) -> list[list[Build]]:
+    """Split the builds so that no two in one `nix-store` call share an output path."""
+    result: list[list[Build]] = []
+    taken: list[set[str]] = []
+    for build in builds:
+        outputs = set(build.drv.output_paths)
+        for lane, used in zip(result, taken, strict=True):
+            if not outputs & used:
+                lane.append(build)
+                used.update(outputs)
+                break
+        else:
+            result.append([build])
+            taken.append(outputs)
+    return result
+
+
+def in_site_algorithm(build: Build, got: Hash) -> Hash:
+    """The hash of what an alternate build produced, in its site's algorithm, read off the
+    output Nix registered under the got hash's path (flat: the file; recursive: its NAR)."""
+    algo = build.run.site.algo
+    if got.algo is algo:
+        return got
+    path = nix.fixed_output_path(got, build.drv.name, recursive=build.drv.recursive)
+    if build.drv.recursive:
+        return nix.nar_hash(path, algo)
+    with open(path, "rb") as output:
+        return Hash(algo, hashlib.new(str(algo), output.read()).digest())
+
+
+class Builder:
+    def __init__(self, *, jobs: int | None, events: Events, set_status: Callable[..., None],
+                 remaining: Callable[[], float | None], known: Sequence[tuple[str, Site]]) -> None:
+        self.jobs = jobs
+        self.events = events
+        self.set = set_status
+        self.remaining = remaining
+        self.known = known
+        self.count = 0  # FOD .drv files realised
+
+    def build(self, builds: Sequence[Build], build_args: Callable[[SiteRun], tuple[str, ...]]
+              ) -> dict[SiteRun, list[Hash]]:
+        """Realise every build, lane after lane; the got: hashes of each site."""
+        stale = nix.leftovers([o for b in builds for o in b.drv.output_paths])
+        if stale:
+            nix.remove_leftovers(stale)
+        for run in {b.run for b in builds}:
+            run.started = time.monotonic()
+            self.set(run, Status.BUILDING)
+        gots: dict[SiteRun, list[Hash]] = defaultdict(list)
+        for lane in lanes(builds):
+            by_args: dict[tuple[str, ...], list[Build]] = defaultdict(list)
+            for build in lane:
+                by_args[build_args(build.run)].append(build)
+            for args, group in by_args.items():
+                self.realise(group, args, gots)
+        return gots
+
+    def realise(self, builds: Sequence[Build], build_args: tuple[str, ...],
+                gots: dict[SiteRun, list[Hash]]) -> None:
+        """One `nix-store --realise --keep-going`; every got: mapped to its site by .drv path."""
+        by_path = {b.drv.path: b for b in builds}
+        paths = list(by_path)
+        jobs = self.jobs or min(len(paths), nix.build_slots() or len(paths))
+        self.count += len(paths)
+        result = nix.realise(paths, jobs=jobs, on_line=self.events.log, nix_args=build_args,
+                             timeout=self.remaining())
+        failures = {f.path: f for f in mismatch.parse_failures(result.stdout)}
+        refusals = {r.path: r for r in mismatch.parse_refusals(result.stdout)}
+        unbuildable = mismatch.parse_unbuildable(result.stdout)
+        outside: list[str] = []
+        found: set[str] = set()
+        for mismatched in mismatch.parse_mismatches(result.stdout):
+            build = by_path.get(mismatched.path)
+            if build is None:
+                outside.append(self._outside_message(mismatched))
+                continue
+            found.add(build.drv.path)
+            try:
+                gots[build.run].append(in_site_algorithm(build, mismatched.got))
+            except (OSError, NixError) as error:
+                self.set(build.run, Status.FAILED, f"its output, built with the {mismatched.got.algo} "
+                         f"fake, could not be read back in {build.run.site.algo}: {error}")
+        for path, build in by_path.items():
+            run = build.run
+            if path in found or run.status.done:
+                continue
+            run.seconds = time.monotonic() - (run.started or 0.0)
+            if path in unbuildable:
+                self.set(run, Status.UNKNOWN,
+                         f"no machine here builds {unbuildable[path]}: give that platform "
+                         "`build-args` with a builder in fodhash.toml, or import its results "
+                         "from a machine that can (fodhash cache import / fodhash apply)")
+            elif path in refusals:  # Nix 2.26: refused before the hash check: no got: to write
+                self.set(run, Status.FAILED, _refusal_message(path, refusals[path]))
+            elif path in failures:
+                log = nix.build_log(path)
+                message = f"the builder failed: {failures[path].message}"
+                self.set(run, Status.FAILED,
+                         message + (f"\nlast lines of its log:\n{log}" if log else ""))
+            elif outside:
+                self.set(run, Status.FAILED, "\n".join(outside))
+            elif result.ok:
+                self.set(run, Status.FAILED,
+                         "built with a fake hash without a mismatch: the fake's output path is "
+                         "already valid in the store; fodhash cannot learn the hash")
+            else:
+                self.set(run, Status.FAILED, f"a dependency failed to build:\n{result.tail()}")
+
+    def _outside_message(self, found: mismatch.Mismatch) -> str:
+        name = found.path.split("-", 1)[-1].removesuffix(".drv")
+        for target, site in self.known:
+            if found.specified is not None and site.current == found.specified:
+                where = (f" It is set at {site.file}:{site.line} ({site.attrpath}); "
+                         f"run `fodhash update {target}`.")
+                break
+        else:
+            where = " Update the file that sets it (fodhash update FILE) and run again."
+        specified = found.specified.sri if found.specified else "?"
+        return (f"FOD {name!r} ({found.path}), outside what this run updates, has a stale hash: "
+                f"specified {specified}, got {found.got.sri}.{where}")
+
+
+def _refusal_message(path: str, refusal: mismatch.Refusal) -> str:
+    name = path.split("-", 1)[-1].removesuffix(".drv")
+    what = f"the store path {refusal.example}" if refusal.example else "a store path"
+    more = (refusal.count or 1) - 1
+    return (f"Nix refuses FOD {name!r} ({path}): its output references {what}"
+            + (f" and {more} more" if more else "") + ". A fixed-output derivation's output "
+            "must contain no store path: not in a file's contents, a file's name or a "
+            "symlink's target. Copy an input under a name of its own (`cp ${./lock} "
+            "$out/lock`, not `cp ${./lock} $out/`, which names the copy after its store "
+            "path), copy files instead of linking to the store, and write no store path into "
+            "a file (as patched shebangs and wrappers do)")
+
+
+def other_algo(algo: Algo) -> Algo:
+    """The algorithm of a site's alternate fake: another output path for the same FOD."""
+    return Algo.SHA256 if algo is Algo.SHA512 else Algo.SHA512

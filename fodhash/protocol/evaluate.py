@@ -1,0 +1,127 @@
+"""Evaluate and map: instantiate the trees, read their closures, find each site's FODs by its
+sentinel, and which FODs consume another pending site's.
+
+With a scratch copy the protocol has several trees (fodhash.place): the sentinel tree and
+the fake trees, identical but for the pending sites' literals. They are instantiated at
+once, in parallel processes: one evaluation phase per round gives both the sentinel forms
+(to map, key and pair) and the fake forms (to build).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from fodhash import nix
+from fodhash.drv import Derivation, read_closure
+from fodhash.errors import FodhashError
+from fodhash.nix import Instantiation
+from fodhash.runs import SiteRun
+
+Graph = dict[str, Derivation]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One tree's evaluation: its derivations, or the error that stopped it."""
+
+    graph: Graph
+    tops: dict[int, list[str]]  # top-level .drv paths, by instantiation index
+    error: FodhashError | None = None
+
+
+def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Sequence[int],
+                      timeout: Callable[[], float | None]) -> list[Evaluated]:
+    """Instantiate the instantiations `indexes` of every tree, all in parallel processes,
+    and read each tree's closure. An error is kept per tree, not raised."""
+    jobs = [(t, i) for t in range(len(trees)) for i in indexes]
+    results: dict[tuple[int, int], list[str] | FodhashError] = {}
+
+    def one(job: tuple[int, int]) -> None:
+        tree, index = job
+        try:
+            results[job] = nix.instantiate(trees[tree][index], timeout())
+        except nix.NixTimeout:
+            raise  # the whole run is over
+        except FodhashError as error:
+            results[job] = error
+
+    if len(jobs) == 1:
+        one(jobs[0])
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 2)) as pool:
+            list(pool.map(one, jobs))
+    evaluated = []
+    for tree in range(len(trees)):
+        outcome = {i: results[(tree, i)] for i in indexes}
+        error = next((o for o in outcome.values() if isinstance(o, FodhashError)), None)
+        if error is not None:
+            evaluated.append(Evaluated({}, {}, error))
+            continue
+        tops = {i: o for i, o in outcome.items() if isinstance(o, list)}
+        roots = sorted({path for paths in tops.values() for path in paths})
+        evaluated.append(Evaluated(read_closure(roots), tops))
+    return evaluated
+
+
+def map_sentinels(graph: Graph, pending: Iterable[SiteRun]) -> None:
+    """Each pending site's FODs: those whose output hash is its sentinel."""
+    by_hash = {run.sentinel: run for run in pending}
+    for run in by_hash.values():
+        run.drvs = []
+    for drv in graph.values():
+        if drv.output_hash in by_hash:
+            by_hash[drv.output_hash].drvs.append(drv.path)
+
+
+def owners_below(graph: Graph, owner: Mapping[str, T], roots: Iterable[str]) -> dict[str, frozenset[T]]:
+    """For every derivation reachable from `roots`, the owners (sites, say) of the marked
+    derivations in its closure, itself excluded. One pass over the graph, whatever the
+    number of owners: no closure is walked per site. Iterative, for closures thousands deep."""
+    below: dict[str, frozenset[T]] = {}
+    for root in roots:
+        stack: list[tuple[str, bool]] = [(root, False)]
+        while stack:
+            path, inputs_done = stack.pop()
+            if path in below:
+                continue
+            drv = graph.get(path)
+            inputs = drv.input_drvs if drv is not None else ()
+            if inputs_done:
+                found: set[T] = set()
+                for dep in inputs:
+                    found |= below.get(dep, frozenset())
+                    if dep in owner:
+                        found.add(owner[dep])
+                below[path] = frozenset(found)
+            else:
+                stack.append((path, True))
+                stack.extend((dep, False) for dep in inputs if dep not in below)
+    return below
+
+
+def upstream(graph: Graph, pending: Sequence[SiteRun]) -> dict[SiteRun, set[SiteRun]]:
+    """For each pending site, the other pending sites whose FODs its FODs consume."""
+    owner = {path: run for run in pending for path in run.drvs}
+    below = owners_below(graph, owner, owner)
+    return {run: set[SiteRun]().union(*(below[p] for p in run.drvs)) - {run} for run in pending}
+
+
+def consumers(graph: Graph, marked: Iterable[str]) -> set[str]:
+    """The derivations of `graph` that have one of `marked` in their closure."""
+    below = owners_below(graph, {path: path for path in marked}, graph)
+    return {path for path, found in below.items() if found}
+
+
+def reach(graph: Graph, tops: Mapping[int, list[str]],
+          runs: Sequence[SiteRun]) -> dict[int, set[SiteRun]]:
+    """Which sites' FODs each instantiation evaluates (so that a later round instantiates
+    only what holds the sites still pending)."""
+    owner = {path: run for run in runs for path in run.drvs}
+    below = owners_below(graph, owner, [p for paths in tops.values() for p in paths])
+    return {index: {owner[p] for p in paths if p in owner}.union(*(below[p] for p in paths))
+            for index, paths in tops.items()}

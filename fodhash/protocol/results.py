@@ -1,0 +1,82 @@
+"""The result cache in the protocol: lookups before a build, entries after, and the fast path
+for a repository where nothing changed.
+
+A key is computed on the sentinel (or real) form of a FOD, never the fake one: fetchers change
+their environment for a fake hash (docs/design.md, "Cache key").
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from fodhash import nix
+from fodhash.cache import Entry, Results, key_for
+from fodhash.drv import Derivation
+from fodhash.hashes import Hash
+from fodhash.runs import SiteRun, Status
+
+Graph = dict[str, Derivation]
+
+
+class Lookups:
+    def __init__(self, cache: Results | None, use: bool) -> None:
+        self.cache = cache
+        self.use = use and cache is not None
+        self._nix_version: str | None = None
+
+    @property
+    def can_answer(self) -> bool:
+        """False when a lookup cannot find anything (no cache, or an empty one): then no
+        evaluation is spent on the fast path."""
+        return self.use and self.cache is not None and self.cache.count() > 0
+
+    def resolve_ready(self, graph: Graph, ready: Sequence[SiteRun],
+                      set_status: Callable[..., None]) -> list[SiteRun]:
+        """Key every ready site (its sentinel form is final: it consumes no pending site) and
+        patch those whose FODs are all cached; return the rest, which need a build."""
+        for run in ready:
+            run.keys = [key_for(graph[p]) for p in run.drvs]
+        if not self.use or self.cache is None:
+            return list(ready)
+        unbuilt = []
+        for run in ready:
+            entries = [self.cache.get(key) for key in run.keys]
+            values = {e.hash for e in entries if e is not None}
+            if None in entries or len(values) != 1:
+                unbuilt.append(run)
+                continue
+            run.new = values.pop()
+            set_status(run, Status.CACHED)
+        return unbuilt
+
+    def store(self, run: SiteRun, graph: Graph) -> None:
+        if self.cache is None or run.new is None:
+            return
+        if self._nix_version is None:
+            self._nix_version = nix.version()
+        for path, key in zip(run.drvs, run.keys, strict=True):
+            drv = graph[path]
+            self.cache.put(Entry(key=key, hash=run.new, platform=drv.system, name=drv.name,
+                                 nix_version=self._nix_version, time=time.time()))
+
+    def unchanged(self, graph: Graph, runs: Sequence[SiteRun]) -> list[tuple[SiteRun, list[str]]] | None:
+        """Whether the files, evaluated as they are, hold only cached true hashes: each FOD
+        whose output hash is a site's literal belongs to it (every upstream hash is then
+        real, so every key is final). The keys of each site if so; None otherwise."""
+        if self.cache is None:
+            return None
+        by_hash: dict[Hash, list[Derivation]] = defaultdict(list)
+        for drv in graph.values():
+            if drv.output_hash is not None:
+                by_hash[drv.output_hash].append(drv)
+        verdicts = []
+        for run in runs:
+            current = run.site.current
+            keys = [key_for(d) for d in by_hash.get(current, [])] if current else []
+            entries = [self.cache.get(key) for key in keys]
+            if any(e is None or e.hash != current for e in entries):
+                return None
+            verdicts.append((run, keys))
+        return verdicts

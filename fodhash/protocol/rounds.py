@@ -1,0 +1,346 @@
+"""The rounds of the protocol over its stages (evaluate, pairing, build, results).
+
+Each round:
+1. every pending site holds a unique sentinel in the sentinel tree, its canonical fake in
+   the fake tree and, where its text allows, the other algorithm's fake in the alternate
+   tree; the trees are evaluated at once. The FODs whose output hash is a sentinel belong to
+   those sites; a site whose sentinel is absent is not evaluated on this platform; a FOD
+   that consumes another pending site's FOD waits for a later round;
+2. the ready sites are keyed on their sentinel form and looked up in the cache; the rest
+   are paired with their fake-hash twins and built, every `got:` mapped by .drv path;
+3. the true hashes go into every tree; repeat until no site is pending.
+So a round is one evaluation phase and one build phase. In place (one tree: the user's
+files, under a journal) the fake form is evaluated after the sentinel form instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from fodhash.cache import Results
+from fodhash.config import Target
+from fodhash.drv import Derivation
+from fodhash.hashes import Hash
+from fodhash.nix import NixTimeout, merge
+from fodhash.patch import Document, Span, deferred_signals
+from fodhash.protocol import evaluate, pairing
+from fodhash.protocol.build import Build, Builder
+from fodhash.protocol.results import Lookups
+from fodhash.runs import Events, Options, SiteRun, Status, silent
+from fodhash.sites import Site
+
+Graph = dict[str, Derivation]
+SentinelCheck = Callable[[Graph, list[SiteRun]], None]
+SENTINEL, FAKE, ALTERNATE = 0, 1, 2  # the trees, by index
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A copy of the repository the protocol writes into: its files (by the user's path)
+    and the targets as evaluated there."""
+
+    documents: dict[str, Document]
+    targets: Sequence[Target]
+
+
+class Resolver:
+    """Runs the protocol over the selected sites of some targets, for one platform.
+
+    It owns nothing on disk: it writes the files through the trees' Documents and asks the
+    cache through `cache`; its results are its SiteRuns. `as_is` (default: the sentinel
+    tree's targets) is evaluated for the nothing-changed check, which writes nothing;
+    `prepare` runs before the first write (it makes the copies); `check_sentinels` sees the
+    first sentinel evaluation (it tells whether a copy evaluates as the repository does).
+    """
+
+    def __init__(self, trees: Sequence[Tree], selected: Sequence[tuple[Target, Site]],
+                 options: Options, known: Iterable[tuple[str, Site]] = (),
+                 cache: Results | None = None, *, as_is: Sequence[Target] | None = None,
+                 prepare: Callable[[], None] = lambda: None,
+                 check_sentinels: SentinelCheck | None = None) -> None:
+        self.trees = list(trees)
+        self.runs = [SiteRun(t.name, s, i) for i, (t, s) in enumerate(selected)]
+        self.options = options
+        self.known = list(known)
+        self.lookups = Lookups(cache, options.use_cache)
+        self.prepare = prepare
+        self.check_sentinels = check_sentinels
+        self.events: Events = silent
+        self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
+        self.whats = [merge([t.instantiation for t in tree.targets]) for tree in self.trees]
+        targets = self.trees[SENTINEL].targets if self.trees else []
+        self.as_is = merge([t.instantiation for t in (as_is if as_is is not None else targets)])
+        self.build_args = {t.name: t.build_args for t in targets}
+        self.reaches: dict[int, set[SiteRun]] = {}  # whose FODs each instantiation evaluates
+        self.alternates = len(self.trees) > ALTERNATE  # dropped if that tree fails to evaluate
+        self.evaluations = 0
+        self.rounds = 0
+        self.builder = Builder(jobs=options.jobs, events=self.events, set_status=self._set,
+                               remaining=self._remaining, known=self.known)
+
+    # ---- files and Nix ------------------------------------------------------------------
+
+    def final_edits(self, texts: dict[SiteRun, str] | None = None) -> dict[str, dict[Span, str]]:
+        """Per file, the spans to replace: `texts`, and the true hash of every resolved site."""
+        edits: dict[str, dict[Span, str]] = defaultdict(dict)
+        for run in self.runs:
+            text = (texts or {}).get(run) or run.final_text()
+            if text is not None:
+                edits[str(run.site.file)][(run.site.start, run.site.end)] = text
+        return edits
+
+    def _write(self, tree: int, texts: dict[SiteRun, str]) -> None:
+        """Write every file of `tree` as its original with exactly `texts` (and the true
+        hash of every resolved site) applied."""
+        edits = self.final_edits(texts)
+        for key, doc in self.trees[tree].documents.items():
+            doc.write(edits.get(key, {}))
+
+    def _remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise NixTimeout(f"fodhash ran over its {self.options.timeout:g} s timeout")
+        return left
+
+    def _evaluate(self, pending: Iterable[SiteRun], trees: Sequence[int]) -> list[evaluate.Evaluated]:
+        """One evaluation phase: the instantiations that hold the pending sites' FODs, in
+        every tree of `trees` at once."""
+        self.evaluations += 1
+        wanted = set(pending)
+        indexes = [i for i in range(len(self.whats[SENTINEL]))
+                   if i not in self.reaches or self.reaches[i] & wanted]
+        return evaluate.instantiate_trees([self.whats[t] for t in trees], indexes, self._remaining)
+
+    def _set(self, run: SiteRun, status: Status, message: str = "") -> None:
+        run.status = status
+        if message:
+            run.message = message
+        self.events.changed(run)
+
+    # ---- the rounds ---------------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """What the run cost: rounds, evaluation phases, FOD builds."""
+        return {"rounds": self.rounds, "evaluations": self.evaluations,
+                "builds": self.builder.count}
+
+    def run(self, events: Events | None = None) -> list[SiteRun]:
+        """Resolve every site; files end with the true hashes or their original bytes."""
+        self.events = self.builder.events = events or silent
+        if self._unchanged():
+            self.rounds = 1
+            self._finish()
+            return self.runs
+        pending = [r for r in self.runs if not r.status.done]
+        if pending:
+            self.prepare()
+        while pending:
+            self.rounds += 1
+            pending = self._round(pending)
+        self._finish()
+        return self.runs
+
+    def _round(self, pending: list[SiteRun]) -> list[SiteRun]:
+        trees = self._write_forms(pending)
+        evaluated = self._evaluate(pending, trees)
+        if evaluated[0].error is not None:
+            raise evaluated[0].error
+        graph = evaluated[0].graph
+        evaluate.map_sentinels(graph, pending)
+        if self.rounds == 1 and self.check_sentinels is not None:
+            self.check_sentinels(graph, pending)
+        self.reaches.update(evaluate.reach(graph, evaluated[0].tops, self.runs))
+        for run in pending:
+            if not run.drvs:
+                self._set(run, Status.SKIPPED,
+                          "not evaluated on this platform" if self.rounds == 1
+                          else "no longer evaluated after the sites it depends on changed")
+        pending = [r for r in pending if r.drvs]
+        if not pending:
+            return []
+        ready = self._ready(graph, pending)
+        if not ready:
+            for run in pending:
+                self._set(run, Status.FAILED, "its FOD depends on itself through other sites")
+            return []
+        unbuilt = self.lookups.resolve_ready(graph, ready, self._set)
+        if not self.options.build:
+            for run in unbuilt:
+                self._set(run, Status.UNKNOWN, "not in the cache, and builds are off")
+            unbuilt = []
+        if unbuilt:
+            fakes = self._fake_forms(evaluated, unbuilt, pending)
+            builds = self._builds(graph, fakes, unbuilt)
+            gots = self.builder.build(builds, lambda run: self.build_args[run.target])
+            self._record(gots, graph)
+        self._stop_dependents(pending)
+        # Every ready site is done now, so each round makes progress and the loop ends.
+        return [r for r in pending if not r.status.done]
+
+    def _write_forms(self, pending: list[SiteRun]) -> list[int]:
+        """Write each tree's form of the pending sites; the trees to evaluate."""
+        self._write(SENTINEL, {r: r.sentinel_text() for r in pending})
+        if len(self.trees) == 1:
+            return [SENTINEL]
+        self._write(FAKE, {r: r.fake_text() for r in pending})
+        alternates = {r: text for r in pending if (text := r.alternate_text()) is not None}
+        if not (self.alternates and len(pending) > 1 and alternates):
+            return [SENTINEL, FAKE]
+        self._write(ALTERNATE, {r: alternates.get(r) or r.fake_text() for r in pending})
+        return [SENTINEL, FAKE, ALTERNATE]
+
+    def _fake_forms(self, evaluated: list[evaluate.Evaluated], ready: list[SiteRun],
+                    pending: list[SiteRun]) -> list[Graph]:
+        """The graphs of the fake-hash forms of the ready sites: the fake (and alternate)
+        trees of this phase, or, in place, one more evaluation of the one tree."""
+        if len(evaluated) == 1:
+            waiting = [r for r in pending if r not in ready]
+            self._write(SENTINEL, {r: r.fake_text() for r in ready}
+                        | {r: r.sentinel_text() for r in waiting})
+            [fake] = self._evaluate(ready, [SENTINEL])
+            if fake.error is not None:
+                raise fake.error
+            return [fake.graph]
+        error = evaluated[FAKE].error
+        if error is not None:
+            raise error
+        graphs = [evaluated[FAKE].graph]
+        if len(evaluated) > ALTERNATE:
+            if evaluated[ALTERNATE].error is None:
+                graphs.append(evaluated[ALTERNATE].graph)
+            else:  # a site's text refused the other algorithm: no alternates in this run
+                self.alternates = False
+        return graphs
+
+    def _ready(self, graph: Graph, pending: list[SiteRun]) -> list[SiteRun]:
+        ups = evaluate.upstream(graph, pending)
+        ready = []
+        for run in pending:
+            run.upstream = ups[run]
+            if run.upstream:
+                names = ", ".join(str(u.site) for u in run.upstream)
+                self._set(run, Status.WAITING, f"waits for {names}")
+            else:
+                ready.append(run)
+        return ready
+
+    def _builds(self, graph: Graph, fakes: list[Graph], ready: list[SiteRun]) -> list[Build]:
+        """What to build for each ready site: its fake FODs, paired with their sentinel
+        twins; a second FOD of a name and mode from the alternate tree, where that gives it
+        an output path of its own. A site whose fetcher would download without TLS
+        verification is refused, not built."""
+        twins = [(run, graph[p]) for run in ready for p in run.drvs]
+        forms: list[dict[str, SiteRun]] = []
+        for fake in fakes:
+            # A waiting site's fake FOD consumes a ready one's: never a candidate.
+            marked = [p for p, d in fake.items() if _is_fake(d)]
+            consuming = evaluate.consumers(fake, marked)
+            candidates = [fake[p] for p in marked if p not in consuming]
+            forms.append(pairing.pair(twins, candidates))
+        main = forms[0]
+        builds: list[Build] = []
+        for run in ready:
+            mine = [fakes[0][p] for p, r in main.items() if r is run]
+            if len(mine) != len(run.drvs):
+                self._set(run, Status.FAILED,
+                          "could not find its FOD again with a fake hash; please report this")
+            elif any(d.fetches_insecurely for d in mine):
+                self._set(run, Status.FAILED,
+                          "with the canonical fake for this hash form the fetcher would download "
+                          "without TLS verification, so fodhash will not build it; write "
+                          "lib.fakeHash into the site and run again")
+            else:
+                self._set(run, Status.QUEUED)
+                builds += [Build(d, run) for d in mine]
+        if len(forms) > 1:
+            builds = self._spread(builds, fakes[1], forms[1])
+        return builds
+
+    @staticmethod
+    def _spread(builds: list[Build], alternate: Graph, paired: dict[str, SiteRun]) -> list[Build]:
+        """Give every second build of an output path the alternate tree's form of its FOD,
+        when that is a TLS-safe build of another output path."""
+        theirs: dict[SiteRun, list[Derivation]] = defaultdict(list)
+        for path, run in paired.items():
+            theirs[run].append(alternate[path])
+        seen: set[str] = set()
+        spread = []
+        for build in builds:
+            chosen = build
+            swap = next((d for d in theirs.get(build.run, [])
+                         if d.name == build.drv.name and not d.fetches_insecurely
+                         and not set(d.output_paths) & seen), None)
+            if set(build.drv.output_paths) & seen and swap is not None \
+                    and len(theirs[build.run]) == 1:
+                chosen = Build(swap, build.run)
+            seen.update(chosen.drv.output_paths)
+            spread.append(chosen)
+        return spread
+
+    def _record(self, gots: dict[SiteRun, list[Hash]], graph: Graph) -> None:
+        for run, values in gots.items():
+            if run.status.done:
+                continue
+            run.seconds = time.monotonic() - (run.started or 0.0)
+            if len(set(values)) > 1:
+                self._set(run, Status.FAILED,
+                          "its hash is used by several derivations whose outputs differ: "
+                          + ", ".join(g.sri for g in values))
+                continue
+            run.new = values[0]
+            self.lookups.store(run, graph)
+            self._set(run, Status.OK if run.site.current == run.new else Status.UPDATED)
+
+    def _unchanged(self) -> bool:
+        """The fast path for a repository where nothing changed since the last run: one
+        evaluation of the files as they are, no write and no build, if every site's literal
+        is its FODs' cached true hash. Not tried when the cache cannot answer."""
+        if not self.lookups.can_answer:
+            return False
+        if any(run.site.current is None for run in self.runs):
+            return False  # a placeholder always needs the protocol
+        self.evaluations += 1
+        [evaluated] = evaluate.instantiate_trees([self.as_is], range(len(self.as_is)),
+                                                 self._remaining)
+        if evaluated.error is not None:
+            raise evaluated.error
+        verdicts = self.lookups.unchanged(evaluated.graph, self.runs)
+        if verdicts is None:
+            return False
+        for run, keys in verdicts:
+            run.keys = keys
+            run.new = run.site.current if keys else None
+            status = Status.CACHED if keys else Status.SKIPPED
+            self._set(run, status, "not evaluated on this platform" if run.new is None else "")
+        return True
+
+    def _stop_dependents(self, pending: list[SiteRun]) -> None:
+        """A site waiting for one that failed (or stays unknown) cannot be resolved either."""
+        for run in pending:
+            blocked = [u for u in run.upstream if u.status in (Status.FAILED, Status.UNKNOWN)]
+            if run.status is Status.WAITING and blocked:
+                names = ", ".join(str(u.site) for u in blocked)
+                status = Status.UNKNOWN if all(u.status is Status.UNKNOWN for u in blocked) \
+                    else Status.FAILED
+                self._set(run, status, f"depends on {names}, which was not resolved")
+
+    def _finish(self) -> None:
+        """Write the result into the sentinel tree (the one the place writes back from, or
+        the user's files in place): the true hashes (update), or every original byte. The
+        other trees are rewritten whole by their next write."""
+        with deferred_signals():  # in place, these are the final writes: never cut short
+            if self.options.apply:
+                self._write(SENTINEL, {})
+            else:
+                for doc in self.trees[SENTINEL].documents.values():
+                    doc.write({})
+
+
+def _is_fake(drv: Derivation) -> bool:
+    return drv.output_hash is not None and drv.output_hash.is_fake

@@ -1,0 +1,91 @@
+"""As fast as Nix can build the chain: FODs that share a name build at once, a round is one
+evaluation, a warm run is one instantiation (counted, never timed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import assert_fods_build_and_check, fodhash, fods_of
+
+pytestmark = pytest.mark.nix
+
+STALE = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="
+
+
+def fod(name: str, content: str, log: Path, *, deps: str = "", seconds: float = 2) -> str:
+    """A raw FOD, like a download: it sleeps, and logs when it ran (outside its output)."""
+    script = (f"PATH=/usr/bin:/bin; echo start $(date +%s.%N) >> {log}; sleep {seconds}; "
+              f"mkdir $out; echo {content} > $out/f; {deps} echo end $(date +%s.%N) >> {log}")
+    return f'''derivation {{
+    name = "{name}";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "{script}" ];
+    outputHashMode = "recursive";
+    outputHash = "{STALE}";
+  }}'''
+
+
+@pytest.fixture
+def log() -> Iterator[Path]:
+    """A file every build can append to: builds run as Nix's build users, which cannot
+    reach pytest's private temporary folders."""
+    folder = Path(tempfile.mkdtemp(prefix="fodhash-builds-", dir="/tmp"))
+    os.chmod(folder, 0o777)  # noqa: S103 - the build users write here
+    log = folder / "builds.log"
+    log.touch()
+    os.chmod(log, 0o666)  # noqa: S103 - each build may run as another build user
+    yield log
+    shutil.rmtree(folder)
+
+
+def intervals(log: Path) -> list[tuple[float, float]]:
+    starts, ends = [], []
+    for line in log.read_text().splitlines():
+        kind, when = line.split()
+        (starts if kind == "start" else ends).append(float(when))
+    return list(zip(sorted(starts), sorted(ends), strict=True))
+
+
+def test_fods_sharing_a_name_build_at_once_and_their_hashes_build(tmp_path: Path,
+                                                                  log: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "sources.nix").write_text(
+        "{\n  a = " + fod("source", "first", log) + ";\n  b = " + fod("source", "second", log)
+        + ";\n}\n")
+    result = fodhash("update", "sources.nix", "--json", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [s["status"] for s in report["sites"]] == ["updated", "updated"]
+    (_, first_end), (second_start, _) = intervals(log)[:2]
+    assert second_start < first_end, "the two `source` FODs were built one after the other"
+    # The hashes written are the ones that build: each FOD from scratch, Nix verifying.
+    assert_fods_build_and_check(fods_of(repo / "sources.nix"))
+
+
+def test_a_chain_costs_one_evaluation_per_round_and_a_warm_run_one(tmp_path: Path,
+                                                                   log: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    src = fod("src", "upstream", log, seconds=0)
+    (repo / "chain.nix").write_text(
+        f"let\n  src = {src};\nin\n{{\n  inherit src;\n  deps = "
+        + fod("deps", "downstream", log, deps="cat ${src}/f >> $out/f;", seconds=0)
+        + ";\n}\n")
+    cold = fodhash("update", "chain.nix", "--json", cwd=repo)
+    assert cold.returncode == 0, cold.stderr
+    stats = json.loads(cold.stdout)["stats"]
+    # Two rounds (deps waits for src), each one evaluation phase; no up-front evaluation,
+    # since an empty cache cannot answer it.
+    assert (stats["rounds"], stats["evaluations"], stats["builds"]) == (2, 2, 2)
+    warm = fodhash("update", "chain.nix", "--json", cwd=repo)
+    assert warm.returncode == 0, warm.stderr
+    assert json.loads(warm.stdout)["stats"] == {"rounds": 1, "evaluations": 1, "builds": 0}
+    assert_fods_build_and_check(fods_of(repo / "chain.nix"))
