@@ -9,12 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from fodhash import help
 from fodhash.boundary import console, guarded
 from fodhash.cache import ResultCache
 
 app = typer.Typer(
     help="Show, clear, export and import the cache of resolved hashes.",
     no_args_is_help=True,
+    **help.SETTINGS,
 )
 
 PlatformOption = Annotated[
@@ -39,7 +41,7 @@ def _scope(platform: str | None) -> str:
     return f" of platform {escape(platform)}" if platform else ""
 
 
-@app.command("info")
+@app.command("info", cls=help.Command)
 @guarded
 def info() -> None:
     """Where the cache is, how big it is, and how many hashes it holds per platform."""
@@ -56,7 +58,7 @@ def info() -> None:
         out.print(table)
 
 
-@app.command("clear")
+@app.command("clear", cls=help.Command)
 @guarded
 def clear(platform: PlatformOption = None) -> None:
     """Remove every cached hash (or only those of one platform); a damaged cache database is
@@ -66,24 +68,24 @@ def clear(platform: PlatformOption = None) -> None:
     console().print(f"removed {removed} entries{_scope(platform)}", highlight=False)
 
 
-@app.command("export")
+@app.command("export", cls=help.Command)
 @guarded
 def export(
-    file: Annotated[Path, typer.Argument(help="JSON file to write (docs/cache-format.md).",
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="JSON file to write (docs/cache-format.md).",
                                          dir_okay=False, show_default=False)],
     platform: PlatformOption = None,
 ) -> None:
-    """Write the cached hashes to a JSON file, e.g. a CI artifact for another machine."""
+    """Write the cached hashes to a JSON file (a CI artifact for another machine, say)."""
     with ResultCache() as cache:
         count = cache.export(file, platform)
     console().print(f"exported {count} entries{_scope(platform)} to {escape(str(file))}",
                      highlight=False)
 
 
-@app.command("import")
+@app.command("import", cls=help.Command)
 @guarded
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="JSON files written by `fodhash cache "
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="JSON files written by `fodhash cache "
                                                      "export`.", show_default=False)],
 ) -> None:
     """Add the hashes of exported files to the cache: all files are checked first, and a bad

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from fodhash import __version__, apply, cache_cmd, check, config, update
+from fodhash import apply, cache_cmd, check, config, help, update
+from fodhash import version as installed_version
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
 from fodhash.place import Place, open_place
@@ -19,19 +20,20 @@ app = typer.Typer(
     name="fodhash",
     help="Resolve stale fixed-output derivation hashes in Nix files with real Nix builds.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    **help.SETTINGS,
 )
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="fodhash.toml to use (default: found walking up from here)."),
+    typer.Option("--config", metavar="PATH",
+                 help="fodhash.toml to use (default: found walking up from here)."),
 ]
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"fodhash {__version__}")
+        typer.echo(f"fodhash {installed_version()}")
         raise typer.Exit()
 
 
@@ -54,13 +56,14 @@ def _load_config(path: Path | None) -> config.Config:
 
 
 TargetsArgument = Annotated[list[str] | None, typer.Argument(
-    help="Targets from fodhash.toml, or paths to .nix files.", show_default=False)]
+    metavar="TARGET", help="Targets from fodhash.toml, or paths to .nix files.", show_default=False)]
 AllOption = Annotated[bool, typer.Option("--all", help="Every target in fodhash.toml.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON report (docs/json.md).")]
 JobsOption = Annotated[int | None, typer.Option(
-    "--jobs", "-j", min=1, help="Parallel builds (default: every ready FOD at once).")]
+    "--jobs", "-j", min=1, metavar="N", help="Parallel builds (default: every ready FOD at once).")]
 TimeoutOption = Annotated[float | None, typer.Option(
-    "--timeout", min=0.1, help="Give up (and restore every file) after SECONDS.")]
+    "--timeout", min=0.1, metavar="SECONDS",
+    help="Give up (and restore every file) after SECONDS.")]
 PlatformOption = Annotated[list[str] | None, typer.Option(
     "--platform", metavar="SYSTEM",
     help="Evaluate and build for SYSTEM (repeatable; `all`: every [platforms.*] in fodhash.toml). "
@@ -87,7 +90,7 @@ NoWaitOption = Annotated[bool, typer.Option(
     "--no-wait", help="Fail at once if another fodhash is editing this repository.")]
 
 
-@app.command("update")
+@app.command("update", cls=help.Command)
 @guarded
 def update_command(
     targets: TargetsArgument = None,
@@ -122,7 +125,7 @@ def update_command(
     raise typer.Exit(code)
 
 
-@app.command("check")
+@app.command("check", cls=help.Command)
 @guarded
 def check_command(
     targets: TargetsArgument = None,
@@ -155,11 +158,11 @@ def check_command(
     raise typer.Exit(code)
 
 
-@app.command("apply")
+@app.command("apply", cls=help.Command)
 @guarded
 def apply_command(
     results: Annotated[list[Path], typer.Argument(
-        help="Result files written by `fodhash check --export` or `fodhash cache export`.",
+        metavar="FILE", help="Result files written by `fodhash check --export` or `fodhash cache export`.",
         show_default=False)],
     target: Annotated[list[str] | None, typer.Option(
         "--target", "-t", help="Only these targets (repeatable; default: every target).")] = None,
@@ -174,7 +177,7 @@ def apply_command(
     raise typer.Exit(code)
 
 
-@app.command("restore")
+@app.command("restore", cls=help.Command)
 @guarded
 def restore_command(config_path: ConfigOption = None, no_wait: NoWaitOption = False) -> None:
     """Undo the edits of a fodhash run that was killed (every command does this first)."""
@@ -189,4 +192,5 @@ app.add_typer(cache_cmd.app, name="cache")
 
 
 def main() -> None:
-    app()
+    # The name in usage lines and completion scripts, also under `python -m fodhash`.
+    app(prog_name="fodhash")
