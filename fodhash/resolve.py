@@ -90,7 +90,8 @@ class Resolver:
             return None
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise NixTimeout(f"fodhash ran over its {self.options.timeout:g} s timeout")
+            raise NixTimeout(f"fodhash ran over its {self.options.timeout:g} s --timeout; "
+                             f"{nix.RESTORED}")
         return left
 
     def _evaluate(self, runs: Iterable[SiteRun],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -195,5 +196,8 @@ def test_timeout_kills_nix_and_restores(repo: Path) -> None:
     assert time.monotonic() - started < 40
     assert result.returncode == 1
     assert "timeout" in result.stderr
+    # What is left of the timeout is rounded, and the message says what the files hold.
+    assert not re.search(r"\d\.\d{2,}", result.stderr), result.stderr
+    assert "every file fodhash touched holds its original bytes" in " ".join(result.stderr.split())
     assert snapshot(repo) == before
     assert not _builder_running()
