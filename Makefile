@@ -14,10 +14,16 @@ export NIX_CONFIG ?= substituters =
 
 setup: $(VENV)/.installed nix compile
 
+# setuptools ends every editable install of a flat layout (a meta path finder maps fodhash/
+# to this checkout) with an "Editable installation." box: information, not a problem, which
+# pip --quiet still prints. Filter exactly that message (a Python warning of the build
+# backend's process); every other warning still shows.
+EDITABLE_QUIET := PYTHONWARNINGS="ignore:Editable installation"
+
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(EDITABLE_QUIET) $(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 # An editable install is not byte-compiled (and PYTHONDONTWRITEBYTECODE may be set); an
@@ -52,6 +58,7 @@ lint: setup
 	$(BIN)/ruff check fodhash tests benchmarks
 	$(BIN)/mypy fodhash
 
+# Prints the figures and writes them to benchmarks/results/latest.md (ignored by git).
 bench: setup
 	$(BIN)/python -m benchmarks.run
 
