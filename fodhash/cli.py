@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fodhash import apply, cache_cmd, check, config, help, update
+from fodhash import apply, cache_cmd, check, config, help, list_cmd, update
 from fodhash import version as installed_version
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
@@ -186,6 +186,26 @@ def restore_command(config_path: ConfigOption = None, no_wait: NoWaitOption = Fa
         pass
     console(stderr=True).print(f"{cfg.root}: no edit of a killed run is left", markup=False,
                                highlight=False)
+
+
+@app.command("list", cls=help.Command)
+@guarded
+def list_command(
+    targets: TargetsArgument = None,
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the list as JSON (docs/json.md).")] = False,
+    platform: Annotated[str | None, typer.Option(
+        "--platform", metavar="SYSTEM", help="Evaluate for SYSTEM (default: this machine's).")
+    ] = None,
+    no_wait: NoWaitOption = False,
+) -> None:
+    """Show the targets, their hash sites, and whether the cache holds their hashes."""
+    cfg, chosen = _targets(config_path, targets, not targets)
+    with _repository(cfg, no_wait):
+        code = list_cmd.list_targets(chosen, cfg, out=console(), as_json=as_json,
+                                     platform=platform)
+    raise typer.Exit(code)
 
 
 app.add_typer(cache_cmd.app, name="cache")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, fodhash
 
-COMMANDS = [[], ["update"], ["check"], ["apply"], ["restore"],
+COMMANDS = [[], ["update"], ["check"], ["apply"], ["restore"], ["list"],
             ["cache"], ["cache", "info"], ["cache", "clear"], ["cache", "export"],
             ["cache", "import"]]
 
