@@ -5,23 +5,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from helpers import ROOT
-
-
-def _tracked_copy(dest: Path) -> Path:
-    """The tracked and untracked-but-not-ignored files of this checkout, in `dest`."""
-    listing = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
-                             capture_output=True, check=True).stdout.decode()
-    for name in filter(None, listing.split("\0")):
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    return dest
+from helpers import ROOT, tracked_copy
 
 
 def _editable_build(project: Path, out: Path, env: dict[str, str]) -> str:
@@ -35,7 +23,7 @@ def _editable_build(project: Path, out: Path, env: dict[str, str]) -> str:
 
 
 def test_make_setup_installs_without_the_editable_installation_box(tmp_path: Path) -> None:
-    project = _tracked_copy(tmp_path / "project")
+    project = tracked_copy(tmp_path / "project")
     makefile = (ROOT / "Makefile").read_text()
     quiet = re.search(r'^EDITABLE_QUIET := PYTHONWARNINGS="([^"]+)"$', makefile, re.MULTILINE)
     assert quiet is not None and "$(EDITABLE_QUIET) $(BIN)/pip install" in makefile
