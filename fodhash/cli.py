@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fodhash import apply, cache_cmd, check, config, help, list_cmd, update
+from fodhash import apply, cache_cmd, check, config, help, init_cmd, list_cmd, update
 from fodhash import version as installed_version
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
@@ -205,6 +205,21 @@ def list_command(
     with _repository(cfg, no_wait):
         code = list_cmd.list_targets(chosen, cfg, out=console(), as_json=as_json,
                                      platform=platform)
+    raise typer.Exit(code)
+
+
+@app.command("init", cls=help.Command)
+@guarded
+def init_command(
+    path: Annotated[Path | None, typer.Argument(
+        metavar="PATH", help="The repository (default: the working directory).",
+        show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite an existing fodhash.toml.")] = False,
+) -> None:
+    """Find the hash sites and how Nix reaches them; write a commented fodhash.toml."""
+    code = init_cmd.init(path or Path.cwd(), force=force, out=console(),
+                         err=console(stderr=True))
     raise typer.Exit(code)
 
 

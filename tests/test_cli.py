@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, fodhash
 
-COMMANDS = [[], ["update"], ["check"], ["apply"], ["restore"], ["list"],
+COMMANDS = [[], ["update"], ["check"], ["apply"], ["restore"], ["list"], ["init"],
             ["cache"], ["cache", "info"], ["cache", "clear"], ["cache", "export"],
             ["cache", "import"]]
 
