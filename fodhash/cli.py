@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fodhash import apply, cache_cmd, check, config, help, init_cmd, list_cmd, update
+from fodhash import apply, apply_log, cache_cmd, check, config, help, init_cmd, list_cmd, update
 from fodhash import version as installed_version
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
@@ -161,20 +162,52 @@ def check_command(
 @app.command("apply", cls=help.Command)
 @guarded
 def apply_command(
-    results: Annotated[list[Path], typer.Argument(
-        metavar="FILE", help="Result files written by `fodhash check --export` or `fodhash cache export`.",
-        show_default=False)],
+    results: Annotated[list[Path] | None, typer.Argument(
+        metavar="FILE", help="Result files written by `fodhash check --export` or "
+                             "`fodhash cache export`.", show_default=False)] = None,
+    log: Annotated[str | None, typer.Option(
+        "--log", metavar="FILE", help="Instead: a Nix log (a CI job's, a pasted error; - for "
+                                      "standard input) whose hash mismatches to apply.")] = None,
+    platform: Annotated[str | None, typer.Option(
+        "--platform", metavar="SYSTEM",
+        help="With --log: the system the log was built on (default: this machine's).")] = None,
+    trust_unverified: Annotated[bool, typer.Option(
+        "--trust-unverified-downloads",
+        help="With --log: also apply hashes of downloads that were not TLS-verified (built "
+             "with a real-looking hash instead of lib.fakeHash).")] = False,
     target: Annotated[list[str] | None, typer.Option(
         "--target", "-t", help="Only these targets (repeatable; default: every target).")] = None,
     config_path: ConfigOption = None,
     no_wait: NoWaitOption = False,
 ) -> None:
-    """Patch sites from results computed elsewhere; refuse any that no longer match."""
+    """Patch sites from results computed elsewhere, or from the mismatches of a Nix log;
+    refuse any that no longer match."""
+    if (log is None) == (not results):
+        raise UsageError("give result files, or --log FILE, not both")
+    if log is None and (platform or trust_unverified):
+        raise UsageError("--platform and --trust-unverified-downloads go with --log")
     cfg, chosen = _targets(config_path, target, not target)
-    with _repository(cfg, no_wait) as place:
-        code = apply.apply(chosen, cfg, results, out=console(), err=console(stderr=True),
-                           place=place)
+    text = _read_log(log) if log is not None else ""
+    if log is not None:
+        # apply --log evaluates in a scratch copy of its own and writes only at the end.
+        with _repository(cfg, no_wait, copy=False):
+            code = apply_log.apply_log(text, chosen, cfg, out=console(),
+                                       err=console(stderr=True), platform=platform,
+                                       trust_unverified=trust_unverified)
+    else:
+        with _repository(cfg, no_wait) as place:
+            code = apply.apply(chosen, cfg, results or [], out=console(),
+                               err=console(stderr=True), place=place)
     raise typer.Exit(code)
+
+
+def _read_log(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise UsageError(f"cannot read the log {name}: {error.strerror}") from None
 
 
 @app.command("restore", cls=help.Command)
@@ -202,7 +235,7 @@ def list_command(
 ) -> None:
     """Show the targets, their hash sites, and whether the cache holds their hashes."""
     cfg, chosen = _targets(config_path, targets, not targets)
-    with _repository(cfg, no_wait):
+    with _repository(cfg, no_wait, copy=False):  # reads only
         code = list_cmd.list_targets(chosen, cfg, out=console(), as_json=as_json,
                                      platform=platform)
     raise typer.Exit(code)

@@ -127,7 +127,8 @@ def _is_result_link(path: Path) -> bool:
                                   or bool(_STORE_LINK.match(os.readlink(path))))
 
 
-def _copy(top: Path, names: Iterable[str], scratch: Path) -> None:
+def copy_files(top: Path, names: Iterable[str], scratch: Path) -> None:
+    """Copy the files `names` (relative to `top`) to `scratch`, symlinks as symlinks."""
     for name in names:
         source, dest = top / name, scratch / name
         if not (source.is_file() or source.is_symlink()):
@@ -209,7 +210,7 @@ def discover(root: Path, system: str) -> Found:
     with tempfile.TemporaryDirectory(prefix="fodhash-init-") as tmp:
         scratch = Path(tmp) / "repo"
         scratch.mkdir()
-        _copy(top, names, scratch)
+        copy_files(top, names, scratch)
         for local, sites in found.sites.items():
             edits = {}
             for site in sites:
