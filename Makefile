@@ -10,7 +10,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # first retries cache.nixos.org for 5 s. A NIX_CONFIG of your own wins.
 export NIX_CONFIG ?= substituters =
 
-.PHONY: run test test-nix-versions bench lint setup nix compile clean
+.PHONY: run test test-nix-versions bench lint setup nix compile clean tag
 
 setup: $(VENV)/.installed nix compile
 
@@ -61,6 +61,14 @@ lint: setup
 # Prints the figures and writes them to benchmarks/results/latest.md (ignored by git).
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# The release tag of pyproject.toml's version (v0.1.0), which pre-commit's `rev:` pins, on the
+# commit that carries it; push it to every remote users fetch from (README, "Releases").
+VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+tag:
+	@git diff --quiet HEAD || { echo "commit first: the tag names the commit"; exit 1; }
+	git tag -a v$(VERSION) -m "fodhash v$(VERSION)"
+	@echo "tagged v$(VERSION); publish it with: git push origin v$(VERSION)"
 
 clean:
 	rm -rf $(VENV) scratch .pytest_cache
