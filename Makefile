@@ -10,14 +10,20 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # first retries cache.nixos.org for 5 s. A NIX_CONFIG of your own wins.
 export NIX_CONFIG ?= substituters =
 
-.PHONY: run test test-nix-versions bench lint setup nix compile clean
+.PHONY: run test test-nix-versions bench lint setup nix compile clean tag
 
 setup: $(VENV)/.installed nix compile
+
+# setuptools ends every editable install of a flat layout (a meta path finder maps fodhash/
+# to this checkout) with an "Editable installation." box: information, not a problem, which
+# pip --quiet still prints. Filter exactly that message (a Python warning of the build
+# backend's process); every other warning still shows.
+EDITABLE_QUIET := PYTHONWARNINGS="ignore:Editable installation"
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(EDITABLE_QUIET) $(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 # An editable install is not byte-compiled (and PYTHONDONTWRITEBYTECODE may be set); an
@@ -52,8 +58,17 @@ lint: setup
 	$(BIN)/ruff check fodhash tests benchmarks
 	$(BIN)/mypy fodhash
 
+# Prints the figures and writes them to benchmarks/results/latest.md (ignored by git).
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# The release tag of pyproject.toml's version (v0.1.0), which pre-commit's `rev:` pins, on the
+# commit that carries it; push it to every remote users fetch from (README, "Releases").
+VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+tag:
+	@git diff --quiet HEAD || { echo "commit first: the tag names the commit"; exit 1; }
+	git tag -a v$(VERSION) -m "fodhash v$(VERSION)"
+	@echo "tagged v$(VERSION); publish it with: git push origin v$(VERSION)"
 
 clean:
 	rm -rf $(VENV) scratch .pytest_cache

@@ -11,7 +11,8 @@ Prints medians over several runs, side by side, and the ratios the issues name:
   share a name and a fake and so an output path, built by `fodhash update vendored` (in
   successive nix-store calls) and by one bare `nix-store --realise --keep-going` of their
   fake-hash derivations (where Nix 2.8 waits on the path lock, polling every 5 s).
-Writes the table to docs/performance.md.
+Prints the table and writes it to benchmarks/results/latest.md (ignored by git), so that a
+run never changes a tracked file; docs/performance.md quotes a run chosen by hand.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "fixtures" / "example"
 FODHASH = [sys.executable, "-m", "fodhash"]
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+RESULTS = ROOT / "benchmarks" / "results" / "latest.md"
 
 # The targets of fixtures/example/fodhash.toml instantiated as configured, one by one: what a
 # user runs to evaluate them ("a bare nix-instantiate of the same targets").
@@ -128,11 +130,14 @@ def main() -> None:
     ]
     report = "\n".join(lines)
     print(report)
-    doc = ROOT / "docs" / "performance.md"
-    text = doc.read_text() if doc.exists() else "# Performance\n\n"
-    marker = "<!-- bench -->"
-    head = text.split(marker)[0] if marker in text else text
-    doc.write_text(f"{head}{marker}\n{report}\n")
+    print(f"\n(written to {save(report).relative_to(ROOT)})")
+
+
+def save(report: str, out: Path = RESULTS) -> Path:
+    """Write a run's figures to an untracked file (benchmarks/results/ is in .gitignore)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"# make bench, {time.strftime('%Y-%m-%d %H:%M')}\n\n{report}\n")
+    return out
 
 
 if __name__ == "__main__":

@@ -7,14 +7,15 @@ import functools
 import signal
 from collections.abc import Callable
 from types import FrameType
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from fodhash import writeback
 from fodhash.errors import FodhashError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_INTERRUPTED = 130
 P = ParamSpec("P")
@@ -22,9 +23,18 @@ R = TypeVar("R")
 
 
 def console(*, stderr: bool = False) -> Console:
+    # Imported here: --version and --help never need rich.
+    from rich.console import Console  # noqa: PLC0415
+
     # Off a terminal (CI logs, pipes) rich would fold hashes at 80 columns; keep lines whole.
     probe = Console(stderr=stderr)
     return probe if probe.is_terminal else Console(stderr=stderr, width=240, soft_wrap=True)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape  # noqa: PLC0415
+
+    return escape(text)
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -46,11 +56,11 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except FodhashError as error:
-            err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {_escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-                err.print(f"[bold red]interrupted[/]: {escape(writeback.interrupted())}")
+                err.print(f"[bold red]interrupted[/]: {_escape(writeback.interrupted())}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             for sig, handler in previous.items():

@@ -3,35 +3,43 @@
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fodhash import __version__, apply, cache_cmd, check, config, update
+from fodhash import cache_cmd, help
+from fodhash import version as installed_version
 from fodhash.boundary import console, guarded
 from fodhash.errors import UsageError
-from fodhash.place import Place, open_place
-from fodhash.runs import Options
+
+# Each command imports what it runs when it runs: `--version`, `--help` and the completion
+# scripts pay for typer alone (docs/performance.md, "Start-up").
+# ruff: noqa: PLC0415
+if TYPE_CHECKING:
+    from fodhash import config
+    from fodhash.place import Place
 
 app = typer.Typer(
     name="fodhash",
     help="Resolve stale fixed-output derivation hashes in Nix files with real Nix builds.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    **help.SETTINGS,
 )
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="fodhash.toml to use (default: found walking up from here)."),
+    typer.Option("--config", metavar="PATH",
+                 help="fodhash.toml to use (default: found walking up from here)."),
 ]
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"fodhash {__version__}")
+        typer.echo(f"fodhash {installed_version()}")
         raise typer.Exit()
 
 
@@ -46,6 +54,8 @@ def main_options(
 
 
 def _load_config(path: Path | None) -> config.Config:
+    from fodhash import config
+
     cwd = Path.cwd()
     found = path or config.find_config(cwd)
     if found is None:
@@ -54,13 +64,14 @@ def _load_config(path: Path | None) -> config.Config:
 
 
 TargetsArgument = Annotated[list[str] | None, typer.Argument(
-    help="Targets from fodhash.toml, or paths to .nix files.", show_default=False)]
+    metavar="TARGET", help="Targets from fodhash.toml, or paths to .nix files.", show_default=False)]
 AllOption = Annotated[bool, typer.Option("--all", help="Every target in fodhash.toml.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON report (docs/json.md).")]
 JobsOption = Annotated[int | None, typer.Option(
-    "--jobs", "-j", min=1, help="Parallel builds (default: every ready FOD at once).")]
+    "--jobs", "-j", min=1, metavar="N", help="Parallel builds (default: every ready FOD at once).")]
 TimeoutOption = Annotated[float | None, typer.Option(
-    "--timeout", min=0.1, help="Give up (and restore every file) after SECONDS.")]
+    "--timeout", min=0.1, metavar="SECONDS",
+    help="Give up (and restore every file) after SECONDS.")]
 PlatformOption = Annotated[list[str] | None, typer.Option(
     "--platform", metavar="SYSTEM",
     help="Evaluate and build for SYSTEM (repeatable; `all`: every [platforms.*] in fodhash.toml). "
@@ -71,6 +82,8 @@ NoCacheOption = Annotated[bool, typer.Option(
 
 def _targets(config_path: Path | None, names: list[str] | None,
              all_targets: bool) -> tuple[config.Config, list[config.Target]]:
+    from fodhash import config
+
     cfg = _load_config(config_path)
     return cfg, config.resolve_targets(cfg, names or [], all_targets, Path.cwd())
 
@@ -78,6 +91,8 @@ def _targets(config_path: Path | None, names: list[str] | None,
 def _repository(cfg: config.Config, no_wait: bool, *,
                 copy: bool = True) -> AbstractContextManager[Place]:
     """The repository's lock and place (fodhash.place) for this command."""
+    from fodhash.place import open_place
+
     err = console(stderr=True)
     return open_place(cfg.root, wait=not no_wait, copy=copy,
                       say=lambda text: err.print(text, markup=False, highlight=False))
@@ -87,7 +102,7 @@ NoWaitOption = Annotated[bool, typer.Option(
     "--no-wait", help="Fail at once if another fodhash is editing this repository.")]
 
 
-@app.command("update")
+@app.command("update", cls=help.Command)
 @guarded
 def update_command(
     targets: TargetsArgument = None,
@@ -107,6 +122,9 @@ def update_command(
              "per-platform attrset (platforms: --platform, default all configured).")] = False,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
+    from fodhash import update
+    from fodhash.runs import Options
+
     cfg, chosen = _targets(config_path, targets, all_targets)
     options = Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)
     if split_platforms and (dry_run or as_json):
@@ -122,7 +140,7 @@ def update_command(
     raise typer.Exit(code)
 
 
-@app.command("check")
+@app.command("check", cls=help.Command)
 @guarded
 def check_command(
     targets: TargetsArgument = None,
@@ -143,6 +161,9 @@ def check_command(
     no_wait: NoWaitOption = False,
 ) -> None:
     """Verify every hash against its true value; change no file. Exit 1 if any is stale."""
+    from fodhash import check
+    from fodhash.runs import Options
+
     if no_cache and cached_only:
         raise UsageError("--no-cache and --cached-only exclude each other")
     cfg, chosen = _targets(config_path, targets, all_targets)
@@ -155,26 +176,60 @@ def check_command(
     raise typer.Exit(code)
 
 
-@app.command("apply")
+@app.command("apply", cls=help.Command)
 @guarded
 def apply_command(
-    results: Annotated[list[Path], typer.Argument(
-        help="Result files written by `fodhash check --export` or `fodhash cache export`.",
-        show_default=False)],
+    results: Annotated[list[Path] | None, typer.Argument(
+        metavar="FILE", help="Result files written by `fodhash check --export` or "
+                             "`fodhash cache export`.", show_default=False)] = None,
+    log: Annotated[str | None, typer.Option(
+        "--log", metavar="FILE", help="Instead: a Nix log (a CI job's, a pasted error; - for "
+                                      "standard input) whose hash mismatches to apply.")] = None,
+    platform: Annotated[str | None, typer.Option(
+        "--platform", metavar="SYSTEM",
+        help="With --log: the system the log was built on (default: this machine's).")] = None,
+    trust_unverified: Annotated[bool, typer.Option(
+        "--trust-unverified-downloads",
+        help="With --log: also apply hashes of downloads that were not TLS-verified (built "
+             "with a real-looking hash instead of lib.fakeHash).")] = False,
     target: Annotated[list[str] | None, typer.Option(
         "--target", "-t", help="Only these targets (repeatable; default: every target).")] = None,
     config_path: ConfigOption = None,
     no_wait: NoWaitOption = False,
 ) -> None:
-    """Patch sites from results computed elsewhere; refuse any that no longer match."""
+    """Patch sites from results computed elsewhere, or from the mismatches of a Nix log;
+    refuse any that no longer match."""
+    from fodhash import apply, apply_log
+
+    if (log is None) == (not results):
+        raise UsageError("give result files, or --log FILE, not both")
+    if log is None and (platform or trust_unverified):
+        raise UsageError("--platform and --trust-unverified-downloads go with --log")
     cfg, chosen = _targets(config_path, target, not target)
-    with _repository(cfg, no_wait) as place:
-        code = apply.apply(chosen, cfg, results, out=console(), err=console(stderr=True),
-                           place=place)
+    text = _read_log(log) if log is not None else ""
+    if log is not None:
+        # apply --log evaluates in a scratch copy of its own and writes only at the end.
+        with _repository(cfg, no_wait, copy=False):
+            code = apply_log.apply_log(text, chosen, cfg, out=console(),
+                                       err=console(stderr=True), platform=platform,
+                                       trust_unverified=trust_unverified)
+    else:
+        with _repository(cfg, no_wait) as place:
+            code = apply.apply(chosen, cfg, results or [], out=console(),
+                               err=console(stderr=True), place=place)
     raise typer.Exit(code)
 
 
-@app.command("restore")
+def _read_log(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise UsageError(f"cannot read the log {name}: {error.strerror}") from None
+
+
+@app.command("restore", cls=help.Command)
 @guarded
 def restore_command(config_path: ConfigOption = None, no_wait: NoWaitOption = False) -> None:
     """Undo the edits of a fodhash run that was killed (every command does this first)."""
@@ -185,8 +240,48 @@ def restore_command(config_path: ConfigOption = None, no_wait: NoWaitOption = Fa
                                highlight=False)
 
 
+@app.command("list", cls=help.Command)
+@guarded
+def list_command(
+    targets: TargetsArgument = None,
+    config_path: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the list as JSON (docs/json.md).")] = False,
+    platform: Annotated[str | None, typer.Option(
+        "--platform", metavar="SYSTEM", help="Evaluate for SYSTEM (default: this machine's).")
+    ] = None,
+    no_wait: NoWaitOption = False,
+) -> None:
+    """Show the targets, their hash sites, and whether the cache holds their hashes."""
+    from fodhash import list_cmd
+
+    cfg, chosen = _targets(config_path, targets, not targets)
+    with _repository(cfg, no_wait, copy=False):  # reads only
+        code = list_cmd.list_targets(chosen, cfg, out=console(), as_json=as_json,
+                                     platform=platform)
+    raise typer.Exit(code)
+
+
+@app.command("init", cls=help.Command)
+@guarded
+def init_command(
+    path: Annotated[Path | None, typer.Argument(
+        metavar="PATH", help="The repository (default: the working directory).",
+        show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite an existing fodhash.toml.")] = False,
+) -> None:
+    """Find the hash sites and how Nix reaches them; write a commented fodhash.toml."""
+    from fodhash import init_cmd
+
+    code = init_cmd.init(path or Path.cwd(), force=force, out=console(),
+                         err=console(stderr=True))
+    raise typer.Exit(code)
+
+
 app.add_typer(cache_cmd.app, name="cache")
 
 
 def main() -> None:
-    app()
+    # The name in usage lines and completion scripts, also under `python -m fodhash`.
+    app(prog_name="fodhash")

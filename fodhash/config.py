@@ -104,15 +104,29 @@ def _optional_str(table: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+def repository_root(folder: Path) -> Path:
+    """The top of the git work tree holding `folder` (the first parent with a `.git`, a
+    folder or a worktree's file), else `folder` itself."""
+    folder = folder.resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
+
+
 def _inside(root: Path, relative: str | Path, where: str) -> Path:
-    """The real path of a file of the repository; a path (or a symlink) leading out of it is
-    refused: fodhash edits files of this repository only."""
+    """The path of a file of the repository; a path (or a symlink) leading out of it is
+    refused: fodhash edits files of this repository only. The repository is the git work
+    tree holding fodhash.toml (so a config in `sub/` may name `../default.nix`), or the
+    folder of fodhash.toml outside git."""
     given = Path(os.path.abspath(root / relative))  # as the user names it, symlinks kept
     path = given.resolve()
-    if not path.is_relative_to(root.resolve()):
+    top = repository_root(root)
+    if not path.is_relative_to(top):
         link = " (through a symlink)" if given != path else ""
+        kind = "its git work tree" if (top / ".git").exists() else "the folder of fodhash.toml"
         raise UsageError(f"{where}: {str(relative)!r} leads to {path}{link}, outside the "
-                         f"repository {root}; fodhash edits files inside it only")
+                         f"repository {top} ({kind}); fodhash edits files inside it only")
     return given
 
 

@@ -38,6 +38,16 @@ class NixTimeout(FodhashError):
     """Nix ran longer than --timeout allowed; its process group was killed."""
 
 
+# A timeout unwinds through the run's transaction, which puts every file back first.
+RESTORED = ("every file fodhash touched holds its original bytes (hashes resolved before then "
+            "are in the cache: a new run resumes from them)")
+
+
+def timed_out(args: Sequence[str], left: float | None) -> str:
+    return (f"the --timeout ran out ({left or 0:.1f} s were left of it) during "
+            f"`{' '.join(args[:4])}{' ...' if len(args) > 4 else ''}`; Nix was stopped, and {RESTORED}")
+
+
 @dataclass(frozen=True)
 class ProcessResult:
     args: tuple[str, ...]
@@ -128,7 +138,7 @@ def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None =
         stdout, stderr = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         _stop(proc.pid, _popen_exited(proc))
-        raise NixTimeout(f"`{' '.join(args)}` ran over the {timeout:g} s timeout") from None
+        raise NixTimeout(timed_out(args, timeout)) from None
     except BaseException:
         _stop(proc.pid, _popen_exited(proc))
         raise
@@ -163,7 +173,7 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
                 chunks.append(before)
                 break
             else:
-                raise NixTimeout(f"`{' '.join(args)}` ran over the {timeout:g} s timeout")
+                raise NixTimeout(timed_out(args, timeout))
     finally:
         if child.isalive() and child.pid is not None:
             _stop(child.pid, _child_exited(child))

@@ -75,6 +75,33 @@ def plan(targets: list[Target], platforms: Callable[[], list[str]],
     return Plan(selected, sources, located)
 
 
+def upstream_candidates(config: Config, targets: list[Target], work: Plan,
+                        read: Callable[[Path], bytes]) -> list[tuple[Target, Site]]:
+    """Every site of the other configured targets: a selected site's FOD may consume one of
+    theirs, and a verdict must not hang on what the store holds of it (the resolver keeps
+    only those some selected FOD consumes). A target that cannot be read is passed over."""
+    names = {t.name for t in targets}
+    seen = {(s.file, s.start) for _, s in work.selected}
+    extra: list[tuple[Target, Site]] = []
+    for target in config.targets.values():
+        if target.name in names:
+            continue
+        file = Path(os.path.realpath(target.file))
+        try:
+            if file not in work.sources:
+                source = read(file)
+                work.located[file] = locate_in_bytes(file, source)
+                work.sources[file] = source
+            sites = select(work.located[file], target.site, f"target {target.name!r}")
+        except UsageError:
+            continue
+        for site in sites:
+            if (site.file, site.start) not in seen:
+                seen.add((site.file, site.start))
+                extra.append((target, site))
+    return extra
+
+
 def known_sites(config: Config, located: dict[Path, list[Site]]) -> list[tuple[str, Site]]:
     """Every site of every configured target, to name the file of a stale FOD outside a run
     (the files the plan read are not read again)."""
@@ -168,6 +195,7 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     """Plan, then run the protocol with live progress; files are restored on any failure."""
     nix.require("nix-instantiate")
     work = plan(targets, lambda: [system()], place.read)
+    extra = upstream_candidates(config, targets, work, place.read)
     place.check_sources(work.sources)
     tx = Transaction(place.recorder)
     trees = [Tree({str(path): tx.document(place.source(path, tree), data,
@@ -180,7 +208,8 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
         resolver = Resolver(trees, work.selected, options,
                             known=known_sites(config, work.located),
                             cache=results or on_disk, as_is=targets, prepare=place.materialize,
-                            check_sentinels=check_copy(located) if place.in_copy else None)
+                            check_sentinels=check_copy(located) if place.in_copy else None,
+                            extra=extra)
         with view(err, resolver.runs, options.checking) as events:
             resolver.run(events)
     edits = resolver.final_edits()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, TypedDict
@@ -34,7 +35,9 @@ class SiteJSON(TypedDict):
 
 
 def relative(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    """A path as reports print it: relative to the folder of fodhash.toml (`../default.nix`
+    for a file elsewhere in its git repository)."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else os.path.relpath(path, root)
 
 
 Row = tuple[str, SiteRun]  # the system a session evaluated for ("" for the only, local one)

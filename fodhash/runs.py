@@ -44,6 +44,10 @@ class SiteRun:
     started: float | None = None
     upstream: set[SiteRun] = field(default_factory=set)  # pending sites its FODs consume
     keys: list[str] = field(default_factory=list)  # cache keys of its FODs, once they are final
+    # A site of another target, in the run because a selected site's FOD may consume its FOD
+    # (never trust the store: a stale upstream hash whose old output is still there would
+    # build silently). Kept only if some selected site's FOD does consume it.
+    extra: bool = False
 
     @property
     def sentinel(self) -> Hash:

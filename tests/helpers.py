@@ -25,6 +25,18 @@ def copy_fixture(name: str, dest: Path, *, git: bool = True) -> Path:
     return target
 
 
+def tracked_copy(dest: Path) -> Path:
+    """This checkout's tracked and untracked-but-not-ignored files (what a commit of the
+    work tree would hold), copied to `dest`."""
+    listing = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, check=True).stdout.decode()
+    for name in filter(None, listing.split("\0")):
+        if (ROOT / name).is_file():  # tracked files deleted in the work tree are listed too
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name, follow_symlinks=False)
+    return dest
+
+
 def fodhash(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a child process, as a user would."""
     return subprocess.run([sys.executable, "-m", "fodhash", *args], cwd=cwd, text=True,

@@ -79,6 +79,28 @@ def test_stale_hash_whose_old_output_is_in_the_store_is_stale(example: Path) -> 
     assert verdicts["sources.nix:authentik.hash"] == "stale"
 
 
+def test_a_verdict_does_not_depend_on_the_targets_named(example: Path) -> None:
+    """The upstream FOD's stale hash still has its old output in the store, so Nix would
+    reuse it: naming only the downstream target must not hide that (the shape of a user's
+    `update shouting` that printed ok and changed nothing). Its upstream site is checked,
+    and updated, too."""
+    assert fodhash("update", "--all", cwd=example).returncode == 0
+    fods = [f for f in fods_of(example / "test-build.nix", "python-deps") if "python-deps" in f]
+    subprocess.run(["nix-store", "--realise", *fods], check=True, capture_output=True)
+    lock = example / "upstream" / "authentik" / "uv.lock"
+    lock.write_text(lock.read_text().replace('name = "django"', 'name = "django-stale"'))
+    code, named, out = check(example, "python-deps", "--no-cache")
+    _, everything, _ = check(example, "--all", "--no-cache")
+    assert code == 1
+    for site in ("python-deps.nix:outputHash", "sources.nix:authentik.hash"):
+        assert named[site] == everything[site] == "stale", (site, named, everything)
+    assert "run `fodhash update sources`" in out or "sources.nix" in out
+    updated = fodhash("update", "python-deps", cwd=example)
+    assert updated.returncode == 0, updated.stderr
+    code, named, _ = check(example, "python-deps", "--no-cache")
+    assert code == 0 and set(named.values()) == {"ok"}, named
+
+
 def test_missing_platform_entry_is_reported_and_update_adds_it(example: Path) -> None:
     assert fodhash("update", "sources", cwd=example).returncode == 0
     webui = example / "webui-deps.nix"

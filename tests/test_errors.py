@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -195,5 +196,27 @@ def test_timeout_kills_nix_and_restores(repo: Path) -> None:
     assert time.monotonic() - started < 40
     assert result.returncode == 1
     assert "timeout" in result.stderr
+    # What is left of the timeout is rounded, and the message says what the files hold.
+    assert not re.search(r"\d\.\d{2,}", result.stderr), result.stderr
+    assert "every file fodhash touched holds its original bytes" in " ".join(result.stderr.split())
     assert snapshot(repo) == before
     assert not _builder_running()
+
+
+def test_a_config_in_a_subfolder_names_files_of_the_whole_git_repository(tmp_path: Path) -> None:
+    """fodhash.toml in `sub/` may name `../default.nix` (inside the git work tree), but not a
+    file outside the work tree."""
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    write(repo, "default.nix", FOD.format(name="top", script="echo top > $out"))
+    write(tmp_path, "outside.nix", FOD.format(name="out", script="echo out > $out"))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    write(repo, "sub/fodhash.toml", '[targets.top]\nfile = "../default.nix"\n')
+    updated = fodhash("update", "top", cwd=repo / "sub")
+    assert updated.returncode == 0, updated.stderr
+    assert "../default.nix" in updated.stdout
+    assert "sha256-AAAA" not in (repo / "default.nix").read_text()
+    write(repo, "sub/fodhash.toml", '[targets.out]\nfile = "../../outside.nix"\n')
+    refused = fodhash("update", "out", cwd=repo / "sub")
+    assert refused.returncode == 2
+    assert f"outside the repository {repo.resolve()} (its git work tree)" in refused.stderr

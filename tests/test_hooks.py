@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def _git(cwd: Path, *args: str) -> str:
 
 @pytest.fixture(scope="session")
 def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A git repository with this checkout's current files, and the commit that holds them."""
+    """A git repository with this checkout's current files, and the release tag on the
+    commit that holds them."""
     listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                              cwd=ROOT, capture_output=True, check=True).stdout.decode()
     repo = tmp_path_factory.mktemp("hook-repo")
@@ -58,7 +60,10 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "fodhash as it is in the work tree")
-    return repo, _git(repo, "rev-parse", "HEAD").strip()
+    # Pinned as docs/ci.md tells users to: by the release tag, v + pyproject.toml's version.
+    tag = "v" + tomllib.loads((repo / "pyproject.toml").read_text())["project"]["version"]
+    _git(repo, "tag", "-a", tag, "-m", f"fodhash {tag}")
+    return repo, tag
 
 
 @pytest.fixture(scope="session")

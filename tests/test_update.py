@@ -125,14 +125,30 @@ def test_chain_across_targets_resolves_whatever_the_order(example: Path) -> None
     assert_resolved(example, before, wanted)
 
 
-def test_stale_fod_outside_the_target_is_named_with_the_fix(example: Path) -> None:
+def test_a_stale_upstream_site_of_another_target_is_resolved_too(example: Path) -> None:
+    """Never trust the store: python-deps consumes the authentik source, whose hash is stale.
+    The run resolves (and writes) that site too, and nothing else of the sources target."""
     before = snapshot(example)
-    result = fodhash("update", "python-deps", cwd=example)
+    result = fodhash("update", "python-deps", "--json", cwd=example)
+    assert result.returncode == 0, result.stderr
+    rows = {(s["file"], s["site"]): s["status"] for s in json.loads(result.stdout)["sites"]}
+    assert rows == {("python-deps.nix", "outputHash"): "updated",
+                    ("sources.nix", "authentik.hash"): "updated"}
+    assert_resolved(example, before, {
+        "python-deps.nix": EXAMPLE_EXPECTED["python-deps.nix"],
+        "sources.nix": {"authentik.hash": EXAMPLE_EXPECTED["sources.nix"]["authentik.hash"]}})
+
+
+def test_stale_fod_outside_every_target_is_named_with_the_fix(example: Path) -> None:
+    """Without a fodhash.toml the authentik source is no site of the run: it is named."""
+    (example / "fodhash.toml").unlink()
+    before = snapshot(example)
+    result = fodhash("update", "python-deps.nix", cwd=example)
     assert result.returncode == 1
     out = result.stdout + result.stderr
     assert "outside what this run updates" in out
     assert EXAMPLE_EXPECTED["sources.nix"]["authentik.hash"] in out  # its true hash
-    assert "fodhash update sources" in out
+    assert "Update the file that sets it" in out
     assert snapshot(example) == before
 
 
@@ -155,13 +171,15 @@ def test_site_selector_limits_the_sites(example: Path) -> None:
 
 
 def test_selected_site_whose_fod_consumes_a_stale_unselected_site(example: Path) -> None:
+    """The site selector names server.vendorHash; its FOD consumes src.hash of the same file
+    (a site of the `authentik` target), which is resolved with it. ui.npmDepsHash, which
+    nothing selected consumes, is left as it is."""
     before = snapshot(example)
     result = fodhash("update", "authentik-server", cwd=example)
-    assert result.returncode == 1
-    out = result.stdout + result.stderr
-    assert "authentik.nix" in out and "src.hash" in out
-    assert "fodhash update authentik" in out
-    assert snapshot(example) == before
+    assert result.returncode == 0, result.stderr
+    wanted = EXAMPLE_EXPECTED["authentik.nix"]
+    assert_resolved(example, before, {"authentik.nix": {
+        "src.hash": wanted["src.hash"], "server.vendorHash": wanted["server.vendorHash"]}})
 
 
 def test_flake_reference_names_the_system(example: Path) -> None:

@@ -125,3 +125,16 @@ def reach(graph: Graph, tops: Mapping[int, list[str]],
     below = owners_below(graph, owner, [p for paths in tops.values() for p in paths])
     return {index: {owner[p] for p in paths if p in owner}.union(*(below[p] for p in paths))
             for index, paths in tops.items()}
+
+
+def needed(ups: Mapping[SiteRun, set[SiteRun]], runs: Iterable[SiteRun]) -> set[SiteRun]:
+    """The runs a verdict depends on: every run that is not extra, and every extra one
+    that such a run consumes, directly or through others."""
+    keep = {run for run in runs if not run.extra}
+    stack = list(keep)
+    while stack:
+        for up in ups.get(stack.pop(), set()):
+            if up not in keep:
+                keep.add(up)
+                stack.append(up)
+    return keep

@@ -64,7 +64,8 @@ class Lookups:
     def unchanged(self, graph: Graph, runs: Sequence[SiteRun]) -> list[tuple[SiteRun, list[str]]] | None:
         """Whether the files, evaluated as they are, hold only cached true hashes: each FOD
         whose output hash is a site's literal belongs to it (every upstream hash is then
-        real, so every key is final). The keys of each site if so; None otherwise."""
+        real, so every key is final). If so, each site's FODs go into its `drvs` and its
+        keys are returned; None otherwise."""
         if self.cache is None:
             return None
         by_hash: dict[Hash, list[Derivation]] = defaultdict(list)
@@ -74,9 +75,11 @@ class Lookups:
         verdicts = []
         for run in runs:
             current = run.site.current
-            keys = [key_for(d) for d in by_hash.get(current, [])] if current else []
+            drvs = by_hash.get(current, []) if current else []
+            keys = [key_for(d) for d in drvs]
             entries = [self.cache.get(key) for key in keys]
             if any(e is None or e.hash != current for e in entries):
                 return None
+            run.drvs = [d.path for d in drvs]
             verdicts.append((run, keys))
         return verdicts

@@ -24,7 +24,7 @@ from fodhash.cache import Results
 from fodhash.config import Target
 from fodhash.drv import Derivation
 from fodhash.hashes import Hash
-from fodhash.nix import NixTimeout, merge
+from fodhash.nix import RESTORED, NixTimeout, merge
 from fodhash.patch import Document, Span, deferred_signals
 from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder
@@ -60,9 +60,12 @@ class Resolver:
                  options: Options, known: Iterable[tuple[str, Site]] = (),
                  cache: Results | None = None, *, as_is: Sequence[Target] | None = None,
                  prepare: Callable[[], None] = lambda: None,
-                 check_sentinels: SentinelCheck | None = None) -> None:
+                 check_sentinels: SentinelCheck | None = None,
+                 extra: Sequence[tuple[Target, Site]] = ()) -> None:
         self.trees = list(trees)
         self.runs = [SiteRun(t.name, s, i) for i, (t, s) in enumerate(selected)]
+        self.runs += [SiteRun(t.name, s, len(self.runs) + i, extra=True)
+                      for i, (t, s) in enumerate(extra)]
         self.options = options
         self.known = list(known)
         self.lookups = Lookups(cache, options.use_cache)
@@ -73,7 +76,8 @@ class Resolver:
         self.whats = [merge([t.instantiation for t in tree.targets]) for tree in self.trees]
         targets = self.trees[SENTINEL].targets if self.trees else []
         self.as_is = merge([t.instantiation for t in (as_is if as_is is not None else targets)])
-        self.build_args = {t.name: t.build_args for t in targets}
+        self.build_args = {t.name: t.build_args for t, _ in extra}
+        self.build_args |= {t.name: t.build_args for t in targets}
         self.reaches: dict[int, set[SiteRun]] = {}  # whose FODs each instantiation evaluates
         self.alternates = len(self.trees) > ALTERNATE  # dropped if that tree fails to evaluate
         self.evaluations = 0
@@ -104,7 +108,8 @@ class Resolver:
             return None
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise NixTimeout(f"fodhash ran over its {self.options.timeout:g} s timeout")
+            raise NixTimeout(f"fodhash ran over its {self.options.timeout:g} s --timeout; "
+                             f"{RESTORED}")
         return left
 
     def _evaluate(self, pending: Iterable[SiteRun], trees: Sequence[int]) -> list[evaluate.Evaluated]:
@@ -155,6 +160,8 @@ class Resolver:
         evaluate.map_sentinels(graph, pending)
         if self.rounds == 1 and self.check_sentinels is not None:
             self.check_sentinels(graph, pending)
+        if self.rounds == 1:
+            pending = self._keep_needed(graph, pending)
         self.reaches.update(evaluate.reach(graph, evaluated[0].tops, self.runs))
         for run in pending:
             if not run.drvs:
@@ -217,6 +224,14 @@ class Resolver:
             else:  # a site's text refused the other algorithm: no alternates in this run
                 self.alternates = False
         return graphs
+
+    def _keep_needed(self, graph: Graph, pending: list[SiteRun]) -> list[SiteRun]:
+        """Drop the extra sites no selected site's FOD consumes (unevaluated ones included):
+        they are not this run's business, and are not reported."""
+        mapped = [r for r in pending if r.drvs]
+        keep = evaluate.needed(evaluate.upstream(graph, mapped), self.runs)
+        self.runs = [r for r in self.runs if r in keep]
+        return [r for r in pending if r in keep]
 
     def _ready(self, graph: Graph, pending: list[SiteRun]) -> list[SiteRun]:
         ups = evaluate.upstream(graph, pending)
@@ -313,7 +328,11 @@ class Resolver:
         verdicts = self.lookups.unchanged(evaluated.graph, self.runs)
         if verdicts is None:
             return False
+        keep = evaluate.needed(evaluate.upstream(evaluated.graph, self.runs), self.runs)
+        self.runs = [r for r in self.runs if r in keep]
         for run, keys in verdicts:
+            if run not in keep:
+                continue
             run.keys = keys
             run.new = run.site.current if keys else None
             status = Status.CACHED if keys else Status.SKIPPED

@@ -1,0 +1,419 @@
+"""`fodhash init`: find a repository's hash sites, learn how Nix reaches each, write fodhash.toml.
+
+Which entry point reaches which site is learnt, not guessed from names: the repository is
+copied to a scratch folder (the user's files are never written), a unique sentinel hash
+(fodhash.hashes.sentinel) is written into every site of the copy, and every entry point is
+evaluated there: each file that Nix can auto-call (a function whose arguments all have
+defaults, or no function), each attribute of a file that evaluates to an attribute set of
+derivations (`test-build.nix -A webui-deps`), and the flake's `packages.<system>`. The FODs
+in each entry point's closure whose output hash is a sentinel name the sites it reaches.
+Each file's sites then get the closest entry point that reaches them: the file itself, an
+attribute of it, another file or attribute, the flake last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from fodhash import nix
+from fodhash.config import CONFIG_NAME, repository_root
+from fodhash.drv import read_closure
+from fodhash.errors import FodhashError, UsageError
+from fodhash.hashes import Hash, sentinel
+from fodhash.patch import apply_edits, atomic_write
+from fodhash.sites import Site, locate_in_bytes, read_nix_file
+
+EVAL_TIMEOUT = 120.0  # seconds for one entry point's evaluation
+MAX_ATTRS = 500  # an attribute set larger than this is a package set (nixpkgs), not targets
+_ATTR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")
+_STORE_LINK = re.compile(r"^/nix/store/")
+
+# Evaluates one file as nix-instantiate would (auto-calling a function whose arguments all
+# have defaults) and reports what it is: for an attribute set, the derivations of each
+# attribute (a derivation, or an attribute set of them, one level deep). Reading `drvPath`
+# writes the .drv files, which is all that is needed; nothing is built.
+_PROBE = """
+let
+  f = import %(path)s;
+  args = if builtins.isFunction f then builtins.functionArgs f else { };
+  callable = builtins.all (x: x) (builtins.attrValues args);
+  v = if builtins.isFunction f then (if callable then f { } else null) else f;
+  isDrv = x: builtins.isAttrs x && (x.type or null) == "derivation";
+  drvsOf = x:
+    if isDrv x then [ x.drvPath ]
+    else if builtins.isAttrs x && !(x ? __functor)
+    then map (y: y.drvPath) (builtins.filter isDrv (builtins.attrValues x))
+    else [ ];
+  safe = x: let r = builtins.tryEval (let d = drvsOf x; in builtins.deepSeq d d); in
+    if r.success then r.value else [ ];
+  direct = x: let r = builtins.tryEval (isDrv x); in r.success && r.value;
+in
+  if v == null then { kind = "function"; }
+  else if isDrv v then { kind = "derivation"; drvs = safe v; }
+  else if builtins.isAttrs v then
+    (if builtins.length (builtins.attrNames v) > %(max)d then { kind = "package-set"; }
+     else { kind = "attrs"; attrs = builtins.mapAttrs (n: x: { direct = direct x; drvs = safe x; }) v; })
+  else { kind = builtins.typeOf v; }
+"""
+_FLAKE_PROBE = ("ps: builtins.mapAttrs (n: p: let r = builtins.tryEval p.drvPath; in "
+                "if r.success then [ r.value ] else [ ]) ps")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One way to make Nix evaluate something: a file, an attribute of it, a flake output."""
+
+    file: str | None  # relative to the root, for a file or attribute
+    attr: str | None = None
+    flake: str | None = None  # a `packages.<system>` attribute
+    drvs: tuple[str, ...] = ()
+
+    def rank(self, holder: str) -> int:
+        """How close this entry point is to the file holding the sites (lower is closer)."""
+        if self.flake is not None:
+            return 4
+        own = self.file == holder
+        if self.attr is None:
+            return 0 if own else 2
+        return 1 if own else 3
+
+    def describe(self) -> str:
+        if self.flake is not None:
+            return f"flake output packages.<system>.{self.flake}"
+        return f"{self.file} -A {self.attr}" if self.attr else f"{self.file}"
+
+
+@dataclass
+class Found:
+    """What init learnt: every site, the entry points that reach it, why others are out."""
+
+    sites: dict[str, list[Site]] = field(default_factory=dict)  # relative file -> its sites
+    reach: dict[Site, list[Entry]] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)  # file -> why it was skipped
+    kinds: dict[str, str] = field(default_factory=dict)  # file -> what it evaluates to
+    notes: list[str] = field(default_factory=list)
+
+
+def repository_files(top: Path) -> list[str]:
+    """The files of the repository, relative to `top`: what git tracks or would (ignored
+    files left out) in a git work tree; elsewhere every file but `.git` and `result` links."""
+    if (top / ".git").exists():
+        listing = nix.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=top)
+        if listing.ok:
+            names = sorted(set(filter(None, listing.stdout.split("\0"))))
+            return [n for n in names if not _is_result_link(top / n)]
+    found = []
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d != ".git" and not _is_result_link(Path(folder, d))]
+        found += [str(Path(folder, f).relative_to(top)) for f in files
+                  if not _is_result_link(Path(folder, f))]
+    return sorted(found)
+
+
+def _is_result_link(path: Path) -> bool:
+    """`result`, `result-dev`, ...: the links nix-build leaves, pointing into the store."""
+    return path.is_symlink() and (path.name.startswith("result")
+                                  or bool(_STORE_LINK.match(os.readlink(path))))
+
+
+def copy_files(top: Path, names: Iterable[str], scratch: Path) -> None:
+    """Copy the files `names` (relative to `top`) to `scratch`, symlinks as symlinks."""
+    for name in names:
+        source, dest = top / name, scratch / name
+        if not (source.is_file() or source.is_symlink()):
+            continue  # listed by git but deleted in the work tree
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            dest.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, dest)
+
+
+def _nix_error(result: nix.ProcessResult) -> str:
+    """Nix's own message: its `error:` line(s), without the trace around them."""
+    lines = result.tail(40).splitlines()
+    errors = [line.strip() for line in lines if line.lstrip().startswith("error:")]
+    return "; ".join(errors[-2:]) if errors else (lines[-1] if lines else "no output")
+
+
+def _probe_file(scratch: Path, name: str) -> tuple[str, list[Entry], str]:
+    """(what the file is, its entry points, why it could not be evaluated or "")."""
+    path = scratch / name
+    expression = _PROBE % {"path": json.dumps(str(path)), "max": MAX_ATTRS}
+    try:
+        # --eval is read-only by default: --read-write-mode lets drvPath write the .drv files.
+        result = nix.run(["nix-instantiate", "--eval", "--read-write-mode", "--strict", "--json", "--expr",
+                          expression], cwd=path.parent, timeout=EVAL_TIMEOUT)
+    except nix.NixTimeout:
+        return "timeout", [], f"its evaluation took over {EVAL_TIMEOUT:g} s"
+    if not result.ok:
+        return "error", [], _nix_error(result).replace(str(scratch) + "/", "")
+    value = json.loads(result.stdout)
+    kind = str(value.get("kind"))
+    if kind == "derivation":
+        return kind, [Entry(name, drvs=tuple(value["drvs"]))], ""
+    if kind != "attrs":
+        return kind, [], ""
+    entries = []
+    whole: list[str] = []
+    for attr, info in sorted(value["attrs"].items()):
+        if info["direct"]:
+            whole += info["drvs"]
+        if info["drvs"] and _ATTR_NAME.match(attr):
+            entries.append(Entry(name, attr=attr, drvs=tuple(info["drvs"])))
+    if whole:  # `nix-instantiate FILE` instantiates the attributes that are derivations
+        entries.insert(0, Entry(name, drvs=tuple(whole)))
+    return kind, entries, ""
+
+
+def _probe_flake(scratch: Path, system: str) -> tuple[list[Entry], str]:
+    result = nix.run(["nix", *nix.EXPERIMENTAL, "eval", "--json", f".#packages.{system}",
+                      "--apply", _FLAKE_PROBE], cwd=scratch, timeout=EVAL_TIMEOUT)
+    if not result.ok:
+        return [], f"flake.nix: packages.{system} did not evaluate: {_nix_error(result)}"
+    outputs = json.loads(result.stdout)
+    return [Entry(None, flake=name, drvs=tuple(drvs)) for name, drvs in sorted(outputs.items())
+            if drvs and _ATTR_NAME.match(name)], ""
+
+
+def discover(root: Path, system: str) -> Found:
+    """Locate every site under `root` and learn which entry points reach it (module doc)."""
+    top = repository_root(root)
+    names = repository_files(top)
+    prefix = "" if root.resolve() == top else str(root.resolve().relative_to(top)) + "/"
+    nix_files = [n for n in names if n.endswith(".nix") and n.startswith(prefix)
+                 and (top / n).is_file()]
+    found = Found()
+    sources: dict[str, bytes] = {}
+    for name in nix_files:
+        local = name[len(prefix):]
+        try:
+            sources[name] = read_nix_file(top / name)
+            sites = locate_in_bytes(root / local, sources[name])
+        except UsageError as error:
+            found.unreadable[local] = str(error)
+            continue
+        if sites:
+            found.sites[local] = sites
+    by_sentinel: dict[Hash, Site] = {}
+    with tempfile.TemporaryDirectory(prefix="fodhash-init-") as tmp:
+        scratch = Path(tmp) / "repo"
+        scratch.mkdir()
+        copy_files(top, names, scratch)
+        for local, sites in found.sites.items():
+            edits = {}
+            for site in sites:
+                value = sentinel(site.algo, len(by_sentinel))
+                by_sentinel[value] = site
+                edits[(site.start, site.end)] = site.render(value)
+            (scratch / prefix / local).write_bytes(apply_edits(sources[prefix + local], edits))
+        base = scratch / prefix
+        entries: list[Entry] = []
+        candidates = [n[len(prefix):] for n in nix_files if n[len(prefix):] != "flake.nix"
+                      and n[len(prefix):] not in found.unreadable]
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
+            for name, (kind, mine, why) in zip(
+                    candidates, pool.map(lambda n: _probe_file(base, n), candidates),
+                    strict=True):
+                found.kinds[name] = kind if not why else f"{kind}: {why}"
+                entries += mine
+        if (base / "flake.nix").is_file():
+            if (top / ".git").exists():  # a flake in a git work tree sees tracked files only
+                nix.run(["git", "init", "-q"], cwd=scratch)
+                nix.run(["git", "add", "-A"], cwd=scratch)
+            flake_entries, why = _probe_flake(base, system)
+            entries += flake_entries
+            if why:
+                found.notes.append(why)
+        for entry in entries:
+            for drv in read_closure(list(entry.drvs)).values():
+                owner = by_sentinel.get(drv.output_hash) if drv.output_hash else None
+                if owner is not None and entry not in found.reach.setdefault(owner, []):
+                    found.reach[owner].append(entry)
+    return found
+
+
+@dataclass
+class Planned:
+    name: str
+    file: str
+    entry: Entry
+    sites: list[Site]
+    selector: str | None  # `site =`, when the entry point reaches only some of the file's
+
+
+def _stem(file: str) -> str:
+    path = Path(file)
+    stem = path.stem if path.stem != "default" else (path.parent.name or "default")
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "target"
+
+
+def plan(found: Found) -> tuple[list[Planned], dict[Site, str]]:
+    """The targets to write, and the reason for each site no target reaches."""
+    targets: list[Planned] = []
+    names: set[str] = set()
+
+    def unique(name: str) -> str:
+        candidate, n = name, 2
+        while candidate in names:
+            candidate, n = f"{name}-{n}", n + 1
+        names.add(candidate)
+        return candidate
+
+    unreached: dict[Site, str] = {}
+    for file, sites in sorted(found.sites.items()):
+        reached = [s for s in sites if found.reach.get(s)]
+        bindings = {s.binding for s in reached}
+        for site in sites:
+            if site in reached:
+                continue
+            if site.platform is not None and site.binding in bindings:
+                continue  # another platform's entry of a binding reached here: it goes along
+            unreached[site] = _why(site, file, found)
+        groups: list[tuple[Entry, list[Site]]] = []
+        uncovered = list(reached)
+        while uncovered:
+            options = {e for s in uncovered for e in found.reach[s]}
+            best = min(options, key=lambda e: (e.rank(file), -sum(e in found.reach[s]
+                                                                  for s in uncovered),
+                                               len(e.drvs), e.describe()))
+            group = [s for s in uncovered if best in found.reach[s]]
+            groups.append((best, group))
+            uncovered = [s for s in uncovered if s not in group]
+        whole = len(groups) == 1
+        for entry, group in groups:
+            if whole:
+                targets.append(Planned(unique(_stem(file)), file, entry, group, None))
+                continue
+            for binding in sorted({s.binding for s in group}):
+                members = [s for s in group if s.binding == binding]
+                name = unique(f"{_stem(file)}-{binding.replace('.', '-')}")
+                targets.append(Planned(name, file, entry, members, binding))
+    return targets, unreached
+
+
+def _why(site: Site, file: str, found: Found) -> str:
+    if site.platform is not None:
+        return (f"an entry for {site.platform}, not evaluated on this system; add "
+                f"[platforms.{site.platform}] to fodhash.toml to check it")
+    kind = found.kinds.get(file, "")
+    if kind == "function":
+        return ("its file is a function whose arguments have no defaults (callPackage style), "
+                "and no other file, attribute or flake output reaches it; add a target with "
+                "`build`/`attr` or `flake` by hand")
+    if kind.startswith(("error", "timeout")):
+        return f"its file did not evaluate ({kind}), and nothing else reaches it"
+    return ("no entry point evaluates a FOD that takes its hash from it on this system "
+            "(unused, or used only under a condition not met here)")
+
+
+def _toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
+def render(targets: list[Planned], unreached: dict[Site, str], found: Found, root: Path,
+           system: str) -> str:
+    lines = [
+        f"# fodhash.toml, written by `fodhash init` on {time.strftime('%Y-%m-%d')} ({system}).",
+        "#",
+        "# Each target names the file holding hash sites (`file`) and what Nix evaluates to",
+        "# reach them: the file itself, or `build` (another file) with `attr` (-A attributes),",
+        "# or a flake reference (`flake`, `{system}` standing for the platform's). `site` picks",
+        "# one hash binding of the file. fodhash init learnt which entry point reaches which",
+        "# site by evaluating a scratch copy of the repository with a unique sentinel hash in",
+        "# every site. Edit freely; the README's \"fodhash.toml\" section has every key.",
+    ]
+    for target in targets:
+        lines.append("")
+        for site in target.sites:
+            lines.append(f"# {target.file}:{site.line}  {site.attrpath}  (reached by "
+                         f"{target.entry.describe()})")
+        bindings = {s.binding for s in target.sites}
+        for site in found.sites[target.file]:
+            if site.platform and site.binding in bindings and site not in target.sites:
+                lines.append(f"# {target.file}:{site.line}  {site.attrpath}  ({site.platform}'s "
+                             "entry: not evaluated here, see [platforms.*] below)")
+        lines.append(f"[targets.{_toml_key(target.name)}]")
+        lines.append(f"file = {json.dumps(target.file)}")
+        if target.selector:
+            lines.append(f"site = {json.dumps(target.selector)}")
+        entry = target.entry
+        if entry.flake is not None:
+            lines.append(f"flake = {json.dumps('.#packages.{system}.' + entry.flake)}")
+        else:
+            if entry.file != target.file:
+                lines.append(f"build = {json.dumps(entry.file)}")
+            if entry.attr:
+                lines.append(f"attr = {json.dumps(entry.attr)}")
+    platforms = sorted({s.platform for sites in found.sites.values() for s in sites
+                        if s.platform and s.platform != system})
+    if unreached:
+        lines += ["", "# Hash sites no target reaches here:"]
+        for site, why in unreached.items():
+            rel = site.file.relative_to(root) if site.file.is_relative_to(root) else site.file
+            lines.append(f"#   {rel}:{site.line} {site.attrpath}: {why}")
+    if found.unreadable:
+        lines += ["", "# Files skipped:"]
+        lines += [f"#   {file}: {why}" for file, why in sorted(found.unreadable.items())]
+    if platforms:
+        lines += ["", "# Other platforms' entries of system-keyed attrsets are not evaluated on "
+                  f"{system}.", "# To check or update them, say how to evaluate (and build) for "
+                  "each, e.g.:"]
+    for system_name in platforms:
+        lines += [f"# [platforms.{system_name}]",
+                  f'# nix-args = ["--argstr", "system", "{system_name}"]',
+                  '# build-args = ["--builders", "ssh://builder ' + system_name + '"]']
+    return "\n".join(lines) + "\n"
+
+
+def init(root: Path, *, force: bool, out: Console, err: Console) -> int:
+    root = root.resolve()
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a folder")
+    config = root / CONFIG_NAME
+    if config.exists() and not force:
+        raise UsageError(f"{config} exists; fodhash init does not overwrite it (--force does)")
+    nix.require("nix-instantiate")
+    system = nix.current_system()
+    try:
+        found = discover(root, system)
+    except FodhashError:
+        raise
+    except OSError as error:
+        raise UsageError(f"cannot copy {root} to a scratch folder: {error}") from None
+    if not found.sites:
+        raise UsageError(f"{root}: no hash site in any .nix file (no hash, outputHash, "
+                         "vendorHash, npmDepsHash, sha256, ... bound to a hash string or "
+                         "lib.fakeHash); nothing to configure")
+    targets, unreached = plan(found)
+    if not targets:
+        reasons = "\n".join(f"  {s.file.name}:{s.line} {s.attrpath}: {w}"
+                            for s, w in unreached.items())
+        raise UsageError(f"no entry point reaches any hash site, so no target can be "
+                         f"written:\n{reasons}")
+    atomic_write(config, render(targets, unreached, found, root, system).encode())
+    for target in targets:
+        sites = ", ".join(s.attrpath for s in target.sites)
+        out.print(f"{target.name}: {target.file} ({sites}) via {target.entry.describe()}",
+                  markup=False, highlight=False)
+    for site, why in unreached.items():
+        err.print(f"not reached: {site.file.relative_to(root)}:{site.line} {site.attrpath}: "
+                  f"{why}", markup=False, highlight=False)
+    for note in found.notes:
+        err.print(note, markup=False, highlight=False)
+    total = sum(len(s) for s in found.sites.values())
+    err.print(f"wrote {config} ({len(targets)} target(s) for {total - len(unreached)} of "
+              f"{total} hash site(s)); next: fodhash update --all", markup=False,
+              highlight=False)
+    return 0
