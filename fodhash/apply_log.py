@@ -29,9 +29,8 @@ Either every mismatch of the log is applied, or none (each refusal is named).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -39,16 +38,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from fodhash import nix
-from fodhash.config import Config, Target, repository_root
+from fodhash.config import Config, Target
 from fodhash.drv import Derivation, difference, read_closure
 from fodhash.errors import FodhashError, UsageError
 from fodhash.hashes import Hash, sentinel
-from fodhash.init_cmd import copy_files, repository_files
 from fodhash.mismatch import Mismatch, parse_mismatches
-from fodhash.patch import Span, apply_edits
+from fodhash.patch import Span, apply_edits, atomic_write
 from fodhash.plan import local_system, plan
+from fodhash.repo import find_root
 from fodhash.report import relative
 from fodhash.sites import Site
+from fodhash.workspace import workspace
 from fodhash.writeback import Change, write_back
 
 TRUST_FLAG = "--trust-unverified-downloads"
@@ -73,36 +73,24 @@ def _evaluate(targets: list[Target]) -> dict[str, Derivation]:
     return {p: d for p, d in graph.items() if d.output_hash is not None}
 
 
-def _moved(target: Target, top: Path, scratch: Path) -> Target:
-    """The target as it reads in the scratch copy of the repository."""
-    def move(path: Path) -> Path:
-        return scratch / os.path.relpath(os.path.abspath(path), top)
-
-    what = target.instantiation
-    return replace(target, file=move(target.file), instantiation=replace(
-        what, cwd=move(what.cwd), file=move(what.file) if what.file else None))
-
-
 def _sentinel_fods(targets: list[Target], sites: list[Site], sources: dict[Path, bytes],
                    root: Path) -> tuple[dict[str, Derivation], dict[Hash, Site]]:
     """The targets' FODs with a unique sentinel in every site, in a scratch copy."""
-    top = repository_root(root)
+    top = find_root(root)
     owner: dict[Hash, Site] = {}
     edits: dict[Path, dict[Span, str]] = defaultdict(dict)
     for site in sites:
         value = sentinel(site.algo, len(owner))
         owner[value] = site
         edits[site.file][(site.start, site.end)] = site.render(value)
-    with tempfile.TemporaryDirectory(prefix="fodhash-log-") as tmp:
-        scratch = Path(tmp)
-        copy_files(top, repository_files(top), scratch)
+    # The protocol's scratch copy (fodhash.workspace): the same folder name and git state as
+    # the repository, so that the targets evaluate to the derivations the log names.
+    with workspace(top) as space:
+        space.materialize()
         for file, changes in edits.items():
-            moved = scratch / os.path.relpath(os.path.abspath(file), top)
-            moved.write_bytes(apply_edits(sources[file], changes))
-        if any(t.instantiation.flake_refs for t in targets) and (top / ".git").exists():
-            nix.run(["git", "init", "-q"], cwd=scratch)  # flakes see what git tracks
-            nix.run(["git", "add", "-A"], cwd=scratch)
-        return _evaluate([_moved(t, top, scratch) for t in targets]), owner
+            # Replaced, never written through: the copy's files are links to the user's.
+            atomic_write(space.path(file), apply_edits(sources[file], changes))
+        return _evaluate([space.target(t) for t in targets]), owner
 
 
 def _trust(found: Mismatch, drv: Derivation) -> tuple[bool, str]:

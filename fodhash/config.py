@@ -11,6 +11,7 @@ from typing import Any
 
 from fodhash.errors import UsageError
 from fodhash.nix import Instantiation
+from fodhash.repo import find_root
 
 CONFIG_NAME = "fodhash.toml"
 _KEYS = {"file", "site", "build", "attr", "flake", "nix-args", "build-args"}
@@ -104,16 +105,6 @@ def _optional_str(table: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def repository_root(folder: Path) -> Path:
-    """The top of the git work tree holding `folder` (the first parent with a `.git`, a
-    folder or a worktree's file), else `folder` itself."""
-    folder = folder.resolve()
-    for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return folder
-
-
 def _inside(root: Path, relative: str | Path, where: str) -> Path:
     """The path of a file of the repository; a path (or a symlink) leading out of it is
     refused: fodhash edits files of this repository only. The repository is the git work
@@ -121,7 +112,7 @@ def _inside(root: Path, relative: str | Path, where: str) -> Path:
     folder of fodhash.toml outside git."""
     given = Path(os.path.abspath(root / relative))  # as the user names it, symlinks kept
     path = given.resolve()
-    top = repository_root(root)
+    top = find_root(root)
     if not path.is_relative_to(top):
         link = " (through a symlink)" if given != path else ""
         kind = "its git work tree" if (top / ".git").exists() else "the folder of fodhash.toml"

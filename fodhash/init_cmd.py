@@ -16,10 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +24,14 @@ from pathlib import Path
 from rich.console import Console
 
 from fodhash import nix
-from fodhash.config import CONFIG_NAME, repository_root
+from fodhash.config import CONFIG_NAME
 from fodhash.drv import read_closure
 from fodhash.errors import FodhashError, UsageError
 from fodhash.hashes import Hash, sentinel
 from fodhash.patch import apply_edits, atomic_write
+from fodhash.repo import find_root
 from fodhash.sites import Site, locate_in_bytes, read_nix_file
+from fodhash.workspace import workspace
 
 EVAL_TIMEOUT = 120.0  # seconds for one entry point's evaluation
 MAX_ATTRS = 500  # an attribute set larger than this is a package set (nixpkgs), not targets
@@ -127,19 +126,6 @@ def _is_result_link(path: Path) -> bool:
                                   or bool(_STORE_LINK.match(os.readlink(path))))
 
 
-def copy_files(top: Path, names: Iterable[str], scratch: Path) -> None:
-    """Copy the files `names` (relative to `top`) to `scratch`, symlinks as symlinks."""
-    for name in names:
-        source, dest = top / name, scratch / name
-        if not (source.is_file() or source.is_symlink()):
-            continue  # listed by git but deleted in the work tree
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            dest.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, dest)
-
-
 def _nix_error(result: nix.ProcessResult) -> str:
     """Nix's own message: its `error:` line(s), without the trace around them."""
     lines = result.tail(40).splitlines()
@@ -189,7 +175,7 @@ def _probe_flake(scratch: Path, system: str) -> tuple[list[Entry], str]:
 
 def discover(root: Path, system: str) -> Found:
     """Locate every site under `root` and learn which entry points reach it (module doc)."""
-    top = repository_root(root)
+    top = find_root(root)
     names = repository_files(top)
     prefix = "" if root.resolve() == top else str(root.resolve().relative_to(top)) + "/"
     nix_files = [n for n in names if n.endswith(".nix") and n.startswith(prefix)
@@ -207,17 +193,19 @@ def discover(root: Path, system: str) -> Found:
         if sites:
             found.sites[local] = sites
     by_sentinel: dict[Hash, Site] = {}
-    with tempfile.TemporaryDirectory(prefix="fodhash-init-") as tmp:
-        scratch = Path(tmp) / "repo"
-        scratch.mkdir()
-        copy_files(top, names, scratch)
+    # The protocol's scratch copy (fodhash.workspace): the same folder name and git state as
+    # the repository, so that every entry point evaluates as it does there.
+    with workspace(top) as space:
+        space.materialize()
+        scratch = space.copy()
         for local, sites in found.sites.items():
             edits = {}
             for site in sites:
                 value = sentinel(site.algo, len(by_sentinel))
                 by_sentinel[value] = site
                 edits[(site.start, site.end)] = site.render(value)
-            (scratch / prefix / local).write_bytes(apply_edits(sources[prefix + local], edits))
+            # Replaced, never written through: the copy's files are links to the user's.
+            atomic_write(scratch / prefix / local, apply_edits(sources[prefix + local], edits))
         base = scratch / prefix
         entries: list[Entry] = []
         candidates = [n[len(prefix):] for n in nix_files if n[len(prefix):] != "flake.nix"
@@ -229,9 +217,6 @@ def discover(root: Path, system: str) -> Found:
                 found.kinds[name] = kind if not why else f"{kind}: {why}"
                 entries += mine
         if (base / "flake.nix").is_file():
-            if (top / ".git").exists():  # a flake in a git work tree sees tracked files only
-                nix.run(["git", "init", "-q"], cwd=scratch)
-                nix.run(["git", "add", "-A"], cwd=scratch)
             flake_entries, why = _probe_flake(base, system)
             entries += flake_entries
             if why:
