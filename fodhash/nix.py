@@ -321,6 +321,16 @@ def nar_hash(path: str, algo: Algo) -> Hash:
     return Hash(algo, bytes.fromhex(result.stdout.strip()))
 
 
+def add_output(path: str, name: str, *, recursive: bool) -> str | None:
+    """Add what a build produced (at `path`) to the store under `name`, content-addressed
+    with sha256 as a fixed-output derivation's output is: its store path, or None if Nix
+    did not add it. After an alternate build this makes the FOD's own output path valid, so
+    that the next round does not fetch it again."""
+    command = "add-path" if recursive else "add-file"
+    result = run(["nix", *EXPERIMENTAL, "store", command, "--name", name, path])
+    return result.stdout.strip() if result.ok else None
+
+
 def build_log(drv: str, lines: int = 25) -> str:
     """The last lines of a build's log, as Nix stored it (`nix-store --read-log`).
 

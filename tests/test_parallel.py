@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import assert_fods_build_and_check, fodhash, fods_of
+
+from fodhash.drv import read_drv
 
 pytestmark = pytest.mark.nix
 
@@ -57,17 +61,25 @@ def test_fods_sharing_a_name_build_at_once_and_their_hashes_build(tmp_path: Path
                                                                   log: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
+    nonce = uuid.uuid4().hex  # outputs no earlier run left valid in the store
     (repo / "sources.nix").write_text(
-        "{\n  a = " + fod("source", "first", log) + ";\n  b = " + fod("source", "second", log)
-        + ";\n}\n")
+        "{\n  a = " + fod("source", f"first-{nonce}", log) + ";\n  b = "
+        + fod("source", f"second-{nonce}", log) + ";\n}\n")
     result = fodhash("update", "sources.nix", "--json", cwd=repo)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [s["status"] for s in report["sites"]] == ["updated", "updated"]
     (_, first_end), (second_start, _) = intervals(log)[:2]
     assert second_start < first_end, "the two `source` FODs were built one after the other"
+    # Each FOD's own output is valid now, the alternate's included (added under its sha256
+    # path): what consumes it in a later round fetches nothing again.
+    fods = fods_of(repo / "sources.nix")
+    outputs = [o for f in fods for o in read_drv(f).output_paths]
+    valid = subprocess.run(["nix-store", "--check-validity", *outputs], capture_output=True,
+                           text=True, check=False)
+    assert valid.returncode == 0, valid.stderr
     # The hashes written are the ones that build: each FOD from scratch, Nix verifying.
-    assert_fods_build_and_check(fods_of(repo / "sources.nix"))
+    assert_fods_build_and_check(fods)
 
 
 def test_a_chain_costs_one_evaluation_per_round_and_a_warm_run_one(tmp_path: Path,

@@ -61,11 +61,18 @@ def in_site_algorithm(build: Build, got: Hash) -> Hash:
     algo = build.run.site.algo
     if got.algo is algo:
         return got
-    path = nix.fixed_output_path(got, build.drv.name, recursive=build.drv.recursive)
-    if build.drv.recursive:
-        return nix.nar_hash(path, algo)
-    with open(path, "rb") as output:
-        return Hash(algo, hashlib.new(str(algo), output.read()).digest())
+    name, recursive = build.drv.name, build.drv.recursive
+    path = nix.fixed_output_path(got, name, recursive=recursive)
+    if recursive:
+        value = nix.nar_hash(path, algo)
+    else:
+        with open(path, "rb") as output:
+            value = Hash(algo, hashlib.new(str(algo), output.read()).digest())
+    # The FOD's own output path (sha256, the common case) made valid now, as Nix does after a
+    # mismatch: what consumes it in the next round finds it and fetches nothing again.
+    if algo is Algo.SHA256:
+        nix.add_output(path, name, recursive=recursive)
+    return value
 
 
 class Builder:
