@@ -59,7 +59,7 @@ lint: setup
 	$(BIN)/mypy fodhash
 
 # fodhash against the limits Nix sets, on generated repositories (docs/performance.md): about
-# 5.5 minutes; bench-quick (fewer runs, smaller shapes) under 3. Not part of `make test`. The
+# 5 minutes; bench-quick (fewer runs, smaller shapes) under 3. Not part of `make test`. The
 # figures go to benchmarks/results/latest.{md,json} (untracked). BENCH_ARGS: e.g. `--runs 9`,
 # `--only cold-same --only startup`, `--quick` (python -m benchmarks.run --help).
 bench: setup
