@@ -208,6 +208,9 @@ class Bench:
         self.errors: dict[str, str] = {}
         self.counter = 0
         self.build_users = build_users(self.env)
+        # The 1-minute load average at the start and the end, and after each measurement:
+        # other processes on the machine (a test suite) skew every figure.
+        self.load: list[float] = []
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -422,6 +425,7 @@ class Bench:
             except BenchError as error:
                 self.errors[name] = str(error)
                 self.note(f"{name} FAILED: {error}")
+            self.load.append(os.getloadavg()[0])
 
 
 # ---- the report -------------------------------------------------------------------------
@@ -525,7 +529,9 @@ def report(bench: Bench, quick: bool, seconds: float) -> tuple[str, dict[str, An
             f"{os.cpu_count()} cores, {bench.build_users or 'unlimited'} Nix build users; "
             f"{'--quick, ' if quick else ''}medians of {plan.runs} runs "
             f"(manual recipe: {plan.recipe_runs}, start-up: {plan.startup_runs}, warm: "
-            f"{plan.runs * 2}); the whole bench took {seconds:.0f} s.")
+            f"{plan.runs * 2}); the whole bench took {seconds:.0f} s; 1-minute load average "
+            f"{bench.load[0]:.2f} at the start, at most {max(bench.load):.2f} after a "
+            "measurement.")
     lines = [head, "",
              "| shape | fodhash | the limit | ratio | Nix floor | ratio | manual recipe "
              "| recipe / fodhash | rounds / evaluations / builds "
@@ -547,7 +553,7 @@ def report(bench: Bench, quick: bool, seconds: float) -> tuple[str, dict[str, An
     data = {
         "date": when, "fodhash": git_describe(), "nix": nix,
         "python": platform.python_version(), "cores": os.cpu_count(),
-        "build_users": bench.build_users, "quick": quick,
+        "build_users": bench.build_users, "load": bench.load, "quick": quick,
         "seconds": seconds,
         "plan": {"runs": plan.runs, "recipe_runs": plan.recipe_runs,
                  "startup_runs": plan.startup_runs,
@@ -583,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="fodhash-bench-"))
     start = time.perf_counter()
     bench = Bench(plan, base)
+    bench.load.append(os.getloadavg()[0])
     try:
         bench.all(set(args.only))
     finally:
@@ -590,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: the repositories are in {base}", file=sys.stderr)
         else:
             shutil.rmtree(base, ignore_errors=True)
+    bench.load.append(os.getloadavg()[0])
     text, data = report(bench, args.quick, time.perf_counter() - start)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
