@@ -10,7 +10,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # first retries cache.nixos.org for 5 s. A NIX_CONFIG of your own wins.
 export NIX_CONFIG ?= substituters =
 
-.PHONY: run test test-nix-versions bench lint setup nix compile clean tag
+.PHONY: run test test-nix-versions bench bench-quick lint setup nix compile clean tag
 
 setup: $(VENV)/.installed nix compile
 
@@ -58,9 +58,15 @@ lint: setup
 	$(BIN)/ruff check fodhash tests benchmarks
 	$(BIN)/mypy fodhash
 
-# Prints the figures and writes them to benchmarks/results/latest.md (ignored by git).
+# fodhash against the limits Nix sets, on generated repositories (docs/performance.md): about
+# 5 minutes; bench-quick (fewer runs, smaller shapes) under 3. Not part of `make test`. The
+# figures go to benchmarks/results/latest.{md,json} (untracked). BENCH_ARGS: e.g. `--runs 9`,
+# `--only cold-same --only startup`, `--quick` (python -m benchmarks.run --help).
 bench: setup
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
 # The release tag of pyproject.toml's version (v0.1.0), which pre-commit's `rev:` pins, on the
 # commit that carries it; push it to every remote users fetch from (README, "Releases").
