@@ -177,6 +177,7 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
     finally:
         if child.isalive() and child.pid is not None:
             _stop(child.pid, _child_exited(child))
+        child.delayafterclose = 0  # ptyprocess sleeps 0.1 s by default, per build call
         child.close(force=True)
     code = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)
     return ProcessResult(tuple(args), code, "".join(chunks), "", time.monotonic() - start)
@@ -277,7 +278,8 @@ def build_slots() -> int | None:
     """How many builds Nix can run at once: the members of its build-users-group (each
     build takes one; past that, Nix polls "waiting for UID" every 5 s), or None for no
     limit fodhash should keep (builds as the user, or the setting unreadable)."""
-    for command in (["config", "show", "--json"], ["show-config", "--json"]):
+    # `show-config` up to Nix 2.19 (an alias later), `config show` from 2.20.
+    for command in (["show-config", "--json"], ["config", "show", "--json"]):
         result = run(["nix", *EXPERIMENTAL, *command])
         if result.ok:
             break
@@ -343,11 +345,13 @@ def build_log(drv: str, lines: int = 25) -> str:
     return "\n".join(f"> {line}" for line in result.stdout.splitlines()[-lines:])
 
 
+@cache  # one Nix per process: asked once
 def version() -> str:
     result = run(["nix-store", "--version"])
     return result.stdout.strip().rsplit(" ", 1)[-1] if result.ok else "unknown"
 
 
+@cache
 def current_system() -> str:
     result = run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem", "--json"])
     if not result.ok:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from rich.console import Console
@@ -126,7 +125,7 @@ class Session:
     finals: dict[Path, bytes]  # what each file holds (update) or would hold (dry run, check)
 
 
-local_system = cache(nix.current_system)
+local_system = nix.current_system  # asked of Nix once per process
 
 
 def platforms(config: Config, requested: list[str]) -> list[Platform | None]:
