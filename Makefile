@@ -38,12 +38,14 @@ nix:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nix-bin git; }
 
 # Copy the example repository (every hash stale) to a scratch folder and fix every hash,
-# with a cache of its own, empty each time, so that every hash is really built.
+# with a cache of its own, empty each time, so that every hash is really built. fodhash's
+# own lines close the output: the summary, then each site it left as it was and why (the
+# example's aarch64-darwin entry is not evaluated on this machine).
 run: setup
 	rm -rf scratch && mkdir -p $(dir $(SCRATCH)) && cp -r fixtures/example $(SCRATCH)
 	cd $(SCRATCH) && git init -q && git add -A   # the flake target needs a git tree
+	@echo "Resolving every stale hash of $(SCRATCH), a copy of fixtures/example (git diff there shows every change):"
 	cd $(SCRATCH) && FODHASH_CACHE_DIR=$(CURDIR)/scratch/cache ../../$(BIN)/fodhash update --all
-	@echo "The resolved repository is in $(SCRATCH) (git diff there shows every change)."
 
 test: setup lint
 	$(BIN)/pytest

@@ -20,7 +20,8 @@ from fodhash.hashes import Hash
 from fodhash.place import Place
 from fodhash.plan import Session, platform_dependent, platforms, resolve_all
 from fodhash.report import relative
-from fodhash.runs import Options, SiteRun, Status
+from fodhash.runs import Options, SiteRun
+from fodhash.ui import label
 
 JSON_VERSION = 1
 
@@ -45,19 +46,13 @@ class Finding:
 
 
 def verdict(run: SiteRun) -> Finding | None:
-    """What a resolved site means for a check; None for an entry not needed here."""
-    site = run.site
-    if run.status in (Status.UPDATED, Status.OK, Status.CACHED) and run.new is not None:
-        if site.is_missing:
-            return Finding(run, Verdict.MISSING, run.new)
-        same = site.current == run.new
-        return Finding(run, Verdict.OK if same else Verdict.STALE, run.new)
-    if site.is_missing:
-        # Evaluated (its FOD was found): the entry is needed, even if its hash is unknown.
-        return Finding(run, Verdict.MISSING, None) if run.drvs else None
-    if run.status is Status.FAILED:
-        return Finding(run, Verdict.FAILED, None)
-    return Finding(run, Verdict.UNVERIFIED, None)
+    """What a resolved site means for a check; None for an entry not needed here. The word
+    is the one the progress lines print (fodhash.ui.label), so the two always agree."""
+    try:
+        found = Verdict(label(run, checking=True))
+    except ValueError:  # `skipped`: another platform's entry, not needed here
+        return None
+    return Finding(run, found, run.new if run.status.resolved else None)
 
 
 def _message(finding: Finding, root: Path) -> str:

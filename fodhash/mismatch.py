@@ -359,6 +359,27 @@ def parse_refusals(output: str) -> list[Refusal]:
     return list(found.values())
 
 
+# The last line of `nix-store --realise --keep-going` when some build failed (every one of
+# fodhash's fake-hash builds does): "error: build of '/nix/store/...drv', '...' failed".
+_KEEP_GOING_END = re.compile(r"^error: build of '[^']+'(?:, '[^']+')* failed\s*$")
+
+
+def progress_line(line: str) -> str | None:
+    """What a progress display shows for one line of Nix's output during fodhash's builds.
+
+    Every build is made with a fake hash, so a mismatch is expected: it is how the true hash
+    is learnt. Its header reads "learnt the hash of NAME"; its `specified:`/`got:` lines and
+    the closing "error: build of ... failed" say nothing more (None: keep the line shown).
+    Any other line is shown as Nix printed it."""
+    text = _screen_line(line).strip()
+    if header := _HEADER.search(text):
+        name = header["path"].rsplit("/", 1)[-1].split("-", 1)[-1].removesuffix(".drv")
+        return f"learnt the hash of {name}"
+    if _BLOCK_LINE.match(text) or _KEEP_GOING_END.match(text):
+        return None
+    return text
+
+
 def parse_unbuildable(output: str) -> dict[str, str]:
     """Derivations Nix cannot build here for want of a machine of their system (no builder
     for it): .drv path -> the system it needs. Not a failure of the derivation itself."""

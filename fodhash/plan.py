@@ -179,7 +179,7 @@ def _sessions(targets: list[Target], config: Config, options: Options, err: Cons
         covered = [platform.apply(t) for t in targets if platform.covers(t, local_system)]
         if covered:
             sessions.append(resolve(covered, config, options, err, constant(platform.system),
-                                    place, results))
+                                    place, results, platform))
     if not sessions:
         raise UsageError("no target can be evaluated for the platforms asked for")
     return sessions
@@ -190,11 +190,15 @@ def constant(value: str) -> Callable[[], str]:
 
 
 def resolve(targets: list[Target], config: Config, options: Options, err: Console,
-            system: Callable[[], str], place: Place, results: Results | None = None) -> Session:
-    """Plan, then run the protocol with live progress; files are restored on any failure."""
+            system: Callable[[], str], place: Place, results: Results | None = None,
+            platform: Platform | None = None) -> Session:
+    """Plan, then run the protocol with live progress; files are restored on any failure.
+    `targets` are `platform`'s already; the other targets' sites join the run built as
+    theirs are (its build-args: an upstream FOD is of that system too)."""
     nix.require("nix-instantiate")
     work = plan(targets, lambda: [system()], place.read)
-    extra = upstream_candidates(config, targets, work, place.read)
+    extra = [(platform.apply(t) if platform else t, site)
+             for t, site in upstream_candidates(config, targets, work, place.read)]
     place.check_sources(work.sources)
     tx = Transaction(place.recorder)
     trees = [Tree({str(path): tx.document(place.source(path, tree), data,

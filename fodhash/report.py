@@ -57,7 +57,7 @@ def site_json(system: str, run: SiteRun, root: Path) -> SiteJSON:
         "written": run.final_text(),
         "status": str(run.status),
         "seconds": round(run.seconds, 3),
-        "message": run.message if run.status in (Status.FAILED, Status.SKIPPED) else "",
+        "message": run.message,
         "keys": run.keys,
     }
 
@@ -79,20 +79,55 @@ def document(rows: list[Row], root: Path, *, system: str, nix_version: str,
     }
 
 
-def summary(statuses: list[str], stats: dict[str, int]) -> str:
+DRY_RUN = "dry run: no file was written"
+
+
+def summary(statuses: list[str], stats: dict[str, int], *, dry_run: bool = False) -> str:
     """One line for logs and hooks: what happened to the sites, and what it cost."""
     counts = Counter(statuses)
     parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     plural = "" if stats["evaluations"] == 1 else "s"
     return (f"{len(statuses)} site(s): {parts}; {stats['evaluations']} evaluation{plural}, "
-            f"{stats['builds']} FOD build(s)")
+            f"{stats['builds']} FOD build(s)" + (f"; {DRY_RUN}" if dry_run else ""))
 
 
-def table(console: Console, rows: list[Row], root: Path) -> None:
+def note(run: SiteRun) -> str:
+    """A table row's note: why a site was skipped or is unknown, `from the cache` for one the
+    cache confirmed; a failure's message follows the table."""
+    if run.status is Status.FAILED:
+        return "see below"
+    return run.message.split("\n", 1)[0]
+
+
+def left(rows: list[Row], root: Path) -> list[str]:
+    """What a run left as it was, one line per kind, for the end of its output: sites not
+    evaluated here (which alone do not fail it), and sites whose hash it could not compute.
+    A site that another platform's session resolved is not left."""
+    resolved = {(run.site.file, run.site.start) for _, run in rows if run.status.resolved}
+    kinds: dict[Status, dict[tuple[Path, int], str]] = {Status.SKIPPED: {}, Status.UNKNOWN: {}}
+    for label, run in rows:
+        where = (run.site.file, run.site.start)
+        if run.status in kinds and where not in resolved:
+            name = f"{relative(run.site.file, root)}:{run.site.line} {run.site.attrpath}"
+            kinds[run.status].setdefault(where, f"[{label}] {name}" if label else name)
+    lines = []
+    for status, why in ((Status.SKIPPED, "not evaluated on this platform, which alone does not "
+                                         "fail the run"),
+                        (Status.UNKNOWN, "no true hash could be computed here, so the exit code "
+                                         "is 1")):
+        if names := list(kinds[status].values()):
+            count = "1 site left as it was" if len(names) == 1 else \
+                f"{len(names)} sites left as they were"
+            lines.append(f"{count}: {', '.join(names)} ({status}: {why})")
+    return lines
+
+
+def table(console: Console, rows: list[Row], root: Path, *, title: str | None = None) -> None:
     systems = any(label for label, _ in rows)
-    grid = Table(title=None, show_lines=False)
+    notes = any(note(run) for _, run in rows)
+    grid = Table(title=title, show_lines=False)
     columns = ("system",) * systems + ("target", "site", "file:line", "old -> new", "seconds",
-                                       "status")
+                                       "status") + ("note",) * notes
     for column in columns:
         grid.add_column(column, overflow="fold")
     for label, run in rows:
@@ -104,7 +139,8 @@ def table(console: Console, rows: list[Row], root: Path) -> None:
         cells = (label,) * systems + (run.target, site.attrpath,
                                       f"{relative(site.file, root)}:{site.line}", change,
                                       f"{run.seconds:.1f}")
-        grid.add_row(*map(escape, cells), f"[{STYLES[run.status]}]{run.status}[/]")
+        grid.add_row(*map(escape, cells), f"[{STYLES[run.status]}]{run.status}[/]",
+                     *(escape(note(run)),) * notes)
     console.print(grid)
     for _, run in rows:
         if run.status is Status.FAILED:

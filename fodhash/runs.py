@@ -17,16 +17,33 @@ class Status(enum.StrEnum):
     QUEUED = "queued"
     BUILDING = "building"
     UPDATED = "updated"  # the literal was stale (or a placeholder) and now holds the true hash
-    CACHED = "cached"  # patched from the result cache, without a build
-    OK = "ok"  # the literal already held the true hash
+    CACHED = "cached"  # stale, and patched with the true hash the result cache holds, unbuilt
+    OK = "ok"  # the literal already held the true hash (built, or FROM_CACHE in `message`)
     SKIPPED = "skipped"  # not evaluated on this platform
-    UNKNOWN = "unknown"  # not in the cache, and builds were not allowed
+    UNKNOWN = "unknown"  # not computable here (no machine builds its system, builds off) nor cached
     FAILED = "failed"
+
+    @property
+    def resolved(self) -> bool:
+        """Its true hash is known (the site's `new`)."""
+        return self in (Status.UPDATED, Status.CACHED, Status.OK)
 
     @property
     def done(self) -> bool:
         return self in (Status.UPDATED, Status.CACHED, Status.OK, Status.SKIPPED, Status.UNKNOWN,
                         Status.FAILED)
+
+
+FROM_CACHE = "from the cache"  # the message of an `ok` site the result cache confirmed
+
+
+def not_evaluated(site: Site) -> str:
+    """Why a site was skipped: no FOD of this platform's evaluation uses it. Another system's
+    entry of a system-keyed attrset is resolved on that system, or for it (`--platform`)."""
+    if site.platform is None:
+        return "not evaluated on this platform"
+    return (f"not evaluated on this platform: resolve it on {site.platform}, or configure "
+            f"[platforms.{site.platform}] and run with --platform {site.platform}")
 
 
 @dataclass(eq=False)

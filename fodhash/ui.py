@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from fodhash.mismatch import progress_line
 from fodhash.runs import SiteRun, Status
 
 STYLES = {
@@ -26,15 +27,30 @@ STYLES = {
 }
 
 
+# A check's verdicts where they differ from the status (fodhash.check.Verdict).
+VERDICT_STYLES = {"stale": "bold red", "missing": "bold red", "unverified": "yellow"}
+
+
 def label(run: SiteRun, checking: bool) -> str:
     """A site's state as a user reads it: a check edits nothing, so it finds sites stale,
-    missing or ok where an update would have updated them."""
-    if checking and run.new is not None and run.status in (Status.UPDATED, Status.CACHED,
-                                                           Status.OK):
+    missing, ok, unverified (not evaluated or not computable here) or failed where an update
+    would have updated, skipped them or not known their hash. fodhash.check's verdicts are
+    these words, so the progress lines and its table agree. `skipped`, in a check, is an
+    entry of a system-keyed attrset that this platform does not need: no verdict."""
+    status = run.status
+    if not checking or not status.done:
+        return str(status)
+    if status.resolved and run.new is not None:
         if run.site.is_missing:
             return "missing"
         return "ok" if run.new == run.site.current else "stale"
-    return str(run.status)
+    if run.site.is_missing:  # evaluated (its FOD was found): needed, though its hash is unknown
+        return "missing" if run.drvs else "skipped"
+    return "failed" if status is Status.FAILED else "unverified"
+
+
+def style(run: SiteRun, checking: bool) -> str:
+    return VERDICT_STYLES.get(label(run, checking), STYLES[run.status])
 
 
 class PlainView:
@@ -53,10 +69,9 @@ class PlainView:
     def changed(self, run: SiteRun) -> None:
         if run.status in (Status.PENDING, Status.QUEUED):
             return
-        detail = f" ({run.message.splitlines()[0]})" if run.message and run.status in (
-            Status.WAITING, Status.SKIPPED, Status.FAILED) else ""
-        if run.status in (Status.UPDATED, Status.OK) and run.new is not None:
-            detail = f" {run.new.sri}"
+        detail = f" {run.new.sri}" if run.status.resolved and run.new is not None else ""
+        if run.message:  # why it waits, was skipped, is unknown or failed; "from the cache"
+            detail += f" ({run.message.splitlines()[0]})"
         self.console.print(f"{label(run, self.checking):>8} {run.target}: {run.site}{detail}",
                            markup=False, highlight=False)
 
@@ -88,21 +103,34 @@ class LiveView:
         self.live.__exit__(exc_type, exc, tb)
 
     def _render(self) -> Group:
-        table = Table(box=None, show_header=False, pad_edge=False)
         now = time.monotonic()
+        rows = []
         for run in self.runs:
             status = label(run, self.checking)
             if run.status is Status.BUILDING and run.started is not None:
                 status += f" {now - run.started:4.1f}s"
-            table.add_row(Text(status, style=STYLES[run.status]), Text(run.target), Text(str(run.site)),
-                          Text((run.message or "").split("\n", 1)[0][:60], style="dim"))
+            # The message explains the current status only (fodhash.protocol sets them
+            # together): no "waits for ..." once the site builds.
+            rows.append((Text(status, style=style(run, self.checking)), Text(run.target),
+                         Text(str(run.site)), Text(run.message.split("\n", 1)[0], style="dim")))
+        # One line per site: the message gets what the other columns leave, cut with "…".
+        widths = [max((row[i].cell_len for row in rows), default=0) for i in range(3)]
+        room = max(self.console.width - sum(widths) - 2 * len(widths) - 1, 10)
+        table = Table(box=None, show_header=False, pad_edge=False)
+        for _ in range(4):
+            table.add_column(no_wrap=True)
+        for *cells, message in rows:
+            message.truncate(room, overflow="ellipsis")
+            table.add_row(*cells, message)
         return Group(table, Text(self.last_line[: self.console.width - 1], style="dim"))
 
     def changed(self, run: SiteRun) -> None:
         self.live.refresh()
 
     def log(self, line: str) -> None:
-        self.last_line = line.strip()
+        shown = progress_line(line)  # an expected mismatch reads calmly, not as an error
+        if shown:
+            self.last_line = shown
 
     def note(self, message: str) -> None:
         self.console.print(message, markup=False, highlight=False)

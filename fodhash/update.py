@@ -50,19 +50,23 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
                              "problem": o.problem} for o in unwritten]
         out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
-        report.table(out, rows, config.root)
+        report.table(out, rows, config.root, title=report.DRY_RUN if dry_run else None)
         for session in sessions if dry_run else ():
             for path, data in session.finals.items():
                 out.print(report.diff(path, session.plan.sources[path], data, config.root),
                           markup=False, highlight=False, end="")
-        err.print(report.summary([str(r.status) for _, r in rows], stats), highlight=False)
+        err.print(report.summary([str(r.status) for _, r in rows], stats, dry_run=dry_run),
+                  highlight=False)
+        for line in report.left(rows, config.root):
+            err.print(line, markup=False, highlight=False)
     differing = platform_dependent(sessions)
     for run, hashes in differing.values():
         err.print(f"{run.site}: the true hash differs between platforms ("
                   + ", ".join(f"{s} {h.sri}" for s, h in sorted(hashes.items()))
                   + f"); one string cannot hold both: `fodhash update --split-platforms "
                   f"{run.target}` makes it a per-platform attrset", markup=False, highlight=False)
-    failed = any(r.status is Status.FAILED for _, r in rows)
+    # A site no machine here can compute is not resolved: never a silent success.
+    failed = any(r.status in (Status.FAILED, Status.UNKNOWN) for _, r in rows)
     return 1 if differing or failed or unwritten else 0
 
 

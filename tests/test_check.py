@@ -151,3 +151,19 @@ def test_github_annotations_on_stale_sites(example: Path) -> None:
     assert len(annotations) == 2
     assert annotations[0].startswith("::error file=sources.nix,line=17::")
     assert EXPECTED["sources.nix"]["authentik.hash"] in annotations[0]
+
+
+def test_progress_lines_say_what_the_table_says(example: Path) -> None:
+    """Off a terminal each status change is a line on stderr: a check's last word for each
+    site is its verdict in the report (the aarch64-darwin entry, not evaluated here, is
+    `unverified` in both, not `skipped`)."""
+    result = fodhash("check", "--all", "--json", cwd=example)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    lines = result.stderr.splitlines()
+    for site in report["sites"]:
+        name = f'{Path(site["file"]).name}:{site["site"]}'
+        last = [x.split()[0] for x in lines if f" {site['target']}: {name}" in x][-1]
+        assert last == site["status"], (name, last, site["status"])
+    assert "unverified" in {s["status"] for s in report["sites"]}
+    assert not any(x.split()[0] in ("skipped", "unknown") for x in lines if x.strip())

@@ -29,14 +29,22 @@ LOCK = "/nix/store/y0iic1l21mk1984kfnmxdfpi48shzdff-lock.json"
 DARWIN = "/nix/store/blc6wgrp8i7pcrb5d9qbpdywhhlx496z-mn-darwin.drv"
 ONE = "/nix/store/a4mbddvjml219w7m1n84mbxjbazm5r3r-mn-one.drv"
 BROKEN = "/nix/store/jg9mfy0mijhl7dld4ykq5zd19y6axqwn-mn-broken.drv"
+TWO = "/nix/store/avhg5v7x10zsvyqrakjgdjc4lhi5jgqp-mn-two.drv"
 
 
-def realise_recorded(monkeypatch: pytest.MonkeyPatch, name: str,
-                     paths: list[str]) -> tuple[dict[str, SiteRun], dict[SiteRun, list[Hash]]]:
-    """Builder.realise on `paths`, with Nix's output replayed from a transcript."""
-    output = (TRANSCRIPTS / name).read_bytes().decode()
+def realise_recorded(monkeypatch: pytest.MonkeyPatch, name: str, paths: list[str], *,
+                     systems: dict[str, str] | None = None, then: tuple[str, ...] = (),
+                     calls: list[list[str]] | None = None,
+                     ) -> tuple[dict[str, SiteRun], dict[SiteRun, list[Hash]]]:
+    """Builder.realise on `paths`, with Nix's output replayed from a transcript (and, for
+    the calls after the first, from `then`); `systems`: the derivations not of x86_64-linux;
+    `calls`: receives the derivations of each `nix-store --realise`."""
+    outputs = [(TRANSCRIPTS / name).read_bytes().decode(), *then]
 
     def realise(drvs: list[str], **_: object) -> nix.ProcessResult:
+        if calls is not None:
+            calls.append(list(drvs))
+        output = outputs.pop(0)
         return nix.ProcessResult(("nix-store", "--realise", *drvs), 102, output, "", 0.1)
 
     monkeypatch.setattr(nix, "realise", realise)
@@ -47,7 +55,8 @@ def realise_recorded(monkeypatch: pytest.MonkeyPatch, name: str,
                                                                                 strict=True))}
     gots: dict[SiteRun, list[Hash]] = defaultdict(list)
     builds = [Build(Derivation(path=p, name=p.split("-", 1)[-1].removesuffix(".drv"),
-                               system="x86_64-linux", output_hash=fake(Algo.SHA256),
+                               system=(systems or {}).get(p, "x86_64-linux"),
+                               output_hash=fake(Algo.SHA256),
                                input_drvs=(), input_srcs=(), builder="/bin/sh", args=(),
                                env={}, output_paths=(p.removesuffix(".drv"),)), run)
               for p, run in fakes.items()]
@@ -99,6 +108,48 @@ def test_a_platform_without_a_machine_is_unknown_with_one_hint(monkeypatch: pyte
         "no machine here builds aarch64-darwin: give that platform `build-args` with a builder "
         "in fodhash.toml, or import its results from a machine that can (fodhash cache import "
         "/ fodhash apply)")
+
+
+DARWIN_TWO = "/nix/store/0c0vx0b3l3k4fw8mnb3ay2ybkg0hg0a5-mn-darwin-two.drv"
+ONE_AGAIN = f"""these 1 derivations will be built:
+  {ONE}
+building '{ONE}'...
+error: hash mismatch in fixed-output derivation '{ONE}':
+         specified: sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+            got:    sha256-LIsI2lzmA5jh8Zrw5dzMdE3ydLgmq+WF6rpoxSVDSAY=
+"""
+
+
+def test_a_platform_without_a_machine_stops_nix_and_misleads_no_other_site(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nix 2.26 (2.8 alike) ends the whole `--keep-going` call at the first derivation no
+    machine builds and names only it: another FOD of that system is unknown with the same
+    hint, and one of this system, never started, is built in a call of its own. Neither is
+    "a dependency failed to build": none has a dependency."""
+    calls: list[list[str]] = []
+    fakes, gots = realise_recorded(
+        monkeypatch, "nix-2.26-nix-store-realise-no-machine-for-system.txt",
+        [DARWIN, DARWIN_TWO, ONE], systems={DARWIN: "aarch64-darwin",
+                                            DARWIN_TWO: "aarch64-darwin"},
+        then=(ONE_AGAIN,), calls=calls)
+    assert calls == [[DARWIN, DARWIN_TWO, ONE], [ONE]]
+    for path in (DARWIN, DARWIN_TWO):
+        assert fakes[path].status is Status.UNKNOWN
+        assert fakes[path].message.startswith("no machine here builds aarch64-darwin: give "
+                                              "that platform `build-args` with a builder")
+    assert [g.sri for g in gots[fakes[ONE]]] == ["sha256-LIsI2lzmA5jh8Zrw5dzMdE3ydLgmq+WF6rpoxSVDSAY="]
+    assert fakes[ONE].status is not Status.FAILED
+    assert not any("dependency" in r.message for r in fakes.values())
+
+
+def test_a_build_nix_names_nothing_for_fails_without_guessing_a_cause(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fakes, _ = realise_recorded(monkeypatch, "nix-2.34-nix-store-realise-keep-going.txt",
+                                [ONE, TWO, BROKEN, DARWIN])
+    assert fakes[DARWIN].status is Status.FAILED
+    assert fakes[DARWIN].message.startswith("Nix named no result for it (exit code 102); its "
+                                            "last lines:\n")
+    assert "dependency" not in fakes[DARWIN].message
 
 
 def test_nix_2_34_builder_failure_and_mismatches(monkeypatch: pytest.MonkeyPatch) -> None:

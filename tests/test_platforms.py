@@ -102,9 +102,42 @@ def test_platform_without_a_builder_is_unverified(platforms: Path) -> None:
     assert result.returncode == 0, result.stdout
     statuses = {s["site"]: s["status"] for s in json.loads(result.stdout)["sites"]}
     assert statuses["outputHash.aarch64-darwin"] == "unverified"
+    # Its progress line (unknown to the protocol) says so too.
+    assert "unverified frontend: frontend.nix:outputHash.aarch64-darwin (no machine here " \
+        "builds aarch64-darwin" in result.stderr
     strict = fodhash("check", "frontend", "--platform", "aarch64-darwin", "--strict",
                      cwd=platforms)
     assert strict.returncode == 1
+
+
+def test_update_for_a_platform_without_a_builder_says_why_and_fails(platforms: Path) -> None:
+    """No machine here builds aarch64-darwin: every site says so, in check's words, nothing
+    is written and the exit code is 1. Nix 2.8 stops at the first such FOD (naming only it);
+    the other, which has no dependency, is not "a dependency failed to build"."""
+    with (platforms / "fodhash.toml").open("a") as config:
+        config.write('\n[platforms.aarch64-darwin]\nnix-args = ["--argstr", "system", '
+                     '"aarch64-darwin"]\n')
+    before = snapshot(platforms)
+    result = fodhash("update", "--all", "--platform", "aarch64-darwin", "--json", cwd=platforms)
+    assert result.returncode == 1, result.stderr
+    assert snapshot(platforms) == before
+    report = json.loads(result.stdout)
+    sites = {s["site"]: s for s in report["sites"]}
+    assert {s: sites[s]["status"] for s in sites} == {
+        "outputHash": "unknown", "outputHash.aarch64-darwin": "unknown",
+        "outputHash.x86_64-linux": "skipped"}  # another platform's entry
+    for site in (sites["outputHash"], sites["outputHash.aarch64-darwin"]):
+        assert site["message"].startswith("no machine here builds aarch64-darwin: give that "
+                                          "platform `build-args` with a builder"), site
+    assert report["counts"]["unknown"] == 2
+
+    table = fodhash("update", "--all", "--platform", "aarch64-darwin", cwd=platforms)
+    assert table.returncode == 1
+    assert "dependency" not in table.stdout + table.stderr
+    assert "no machine here builds aarch64-darwin" in table.stdout  # the table's note
+    assert table.stderr.splitlines()[-1].startswith("2 sites left as they were: ")
+    assert "(unknown: no true hash could be computed here, so the exit code is 1)" in \
+        table.stderr.splitlines()[-1]
 
 
 def test_unknown_platform_is_a_usage_error(platforms: Path) -> None:

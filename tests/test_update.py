@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, assert_fods_build_and_check, fodhash, fods_of, snapshot
+from helpers import FIXTURES, assert_fods_build_and_check, fodhash, fods_of, snapshot, tracked_copy
 
 from fodhash.patch import apply_edits
 from fodhash.sites import locate_in_bytes
@@ -44,6 +46,10 @@ def test_update_all_resolves_the_example_repository(example: Path) -> None:
     report = json.loads(result.stdout)
     statuses = {(s["file"], s["site"]): s["status"] for s in report["sites"]}
     assert statuses[("webui-deps.nix", "outputHash.aarch64-darwin")] == "skipped"
+    darwin = next(s for s in report["sites"] if s["site"] == "outputHash.aarch64-darwin")
+    assert darwin["message"] == (
+        "not evaluated on this platform: resolve it on aarch64-darwin, or configure "
+        "[platforms.aarch64-darwin] and run with --platform aarch64-darwin")
     assert statuses[("sources.nix", "authentik.hash")] == "updated"
     assert report["counts"]["failed"] == 0
     assert report["counts"]["updated"] == sum(len(v) for v in EXAMPLE_EXPECTED.values())
@@ -66,13 +72,17 @@ def test_second_run_changes_nothing(example: Path) -> None:
     resolved = snapshot(example)
     table = fodhash("update", "--all", cwd=example)
     assert table.returncode == 0, table.stderr
-    assert table.stdout.count(" cached ") == sum(len(v) for v in EXAMPLE_EXPECTED.values())
+    # Already true, confirmed by the cache: `ok`, not `cached` (which patches a stale site).
+    sites = sum(len(v) for v in EXAMPLE_EXPECTED.values())
+    assert table.stdout.count(" ok ") == table.stdout.count(" from the cache ") == sites
+    assert " cached " not in table.stdout
     result = fodhash("update", "--all", "--json", cwd=example)
     assert result.returncode == 0, result.stderr
     assert snapshot(example) == resolved
     report = json.loads(result.stdout)
-    statuses = {s["status"] for s in report["sites"]}
-    assert statuses == {"cached", "skipped"}
+    statuses = {(s["status"], s["message"].split(":")[0]) for s in report["sites"]}
+    assert statuses == {("ok", "from the cache"), ("skipped", "not evaluated on this platform")}
+    assert all(s["written"] is None for s in report["sites"])
     # The fast path: nothing changed, so nothing is built or written and Nix evaluates once.
     assert report["stats"]["builds"] == 0
     assert report["stats"]["evaluations"] == 1
@@ -114,6 +124,30 @@ def test_dry_run_leaves_every_file_byte_identical(example: Path) -> None:
     true_hash = EXAMPLE_EXPECTED["webui-deps.nix"]["outputHash.x86_64-linux"]
     assert f'+      "x86_64-linux" = "{true_hash}";' in result.stdout
     assert "--- a/sources.nix" in result.stdout
+    # It says so plainly: the table's title and the summary; so does a repeat from the cache.
+    assert result.stdout.lstrip().startswith("dry run: no file was written")
+    assert "; dry run: no file was written" in result.stderr
+    again = fodhash("update", "--all", "--dry-run", "--json", cwd=example)
+    assert snapshot(example) == before
+    report = json.loads(again.stdout)
+    assert report["dry_run"] is True
+    assert {s["status"] for s in report["sites"]} == {"cached", "skipped"}
+
+
+def test_make_run_ends_naming_the_site_it_left(tmp_path: Path) -> None:
+    """`make run` on the example: exit 0, and its closing lines name the aarch64-darwin entry
+    left stale (not evaluated on this machine) with the reason, in the table and at the end.
+    Set-up is skipped (-o setup): the test's own virtual environment stands in for .venv."""
+    project = tracked_copy(tmp_path / "project")
+    (project / ".venv").symlink_to(Path(sys.prefix))
+    result = subprocess.run(["make", "-o", "setup", "run"], cwd=project, capture_output=True,
+                            text=True, check=False, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    darwin = next(x for x in result.stdout.splitlines() if "outputHash.aarch64-darwin" in x)
+    assert "skipped" in darwin and "not evaluated on this platform" in darwin
+    assert result.stderr.splitlines()[-1] == (
+        "1 site left as it was: webui-deps.nix:23 outputHash.aarch64-darwin (skipped: not "
+        "evaluated on this platform, which alone does not fail the run)")
 
 
 def test_chain_across_targets_resolves_whatever_the_order(example: Path) -> None:
@@ -137,6 +171,22 @@ def test_a_stale_upstream_site_of_another_target_is_resolved_too(example: Path) 
     assert_resolved(example, before, {
         "python-deps.nix": EXAMPLE_EXPECTED["python-deps.nix"],
         "sources.nix": {"authentik.hash": EXAMPLE_EXPECTED["sources.nix"]["authentik.hash"]}})
+
+
+def test_an_upstream_site_of_another_target_is_built_for_the_platform_asked(example: Path) -> None:
+    """`update webui-deps --platform aarch64-linux`: the sources site its FOD consumes joins
+    the run and is built with that platform's build-args too (its FOD is of that system), so
+    the new entry is resolved; it was `unknown` ("no machine here builds aarch64-linux")."""
+    with (example / "fodhash.toml").open("a") as config:
+        config.write('\n[platforms.aarch64-linux]\nnix-args = ["--argstr", "system", '
+                     '"aarch64-linux"]\nbuild-args = ["--option", "extra-platforms", '
+                     '"aarch64-linux"]\n')
+    assert fodhash("update", "--all", cwd=example).returncode == 0
+    result = fodhash("update", "webui-deps", "--platform", "aarch64-linux", "--json", cwd=example)
+    assert result.returncode == 0, result.stderr
+    rows = {(s["file"], s["site"]): s["status"] for s in json.loads(result.stdout)["sites"]}
+    assert rows[("webui-deps.nix", "outputHash.aarch64-linux")] == "updated"
+    assert rows[("sources.nix", "authentik.hash")] == "ok"
 
 
 def test_stale_fod_outside_every_target_is_named_with_the_fix(example: Path) -> None:

@@ -115,9 +115,15 @@ class Builder:
         failures = {f.path: f for f in mismatch.parse_failures(result.stdout)}
         refusals = {r.path: r for r in mismatch.parse_refusals(result.stdout)}
         unbuildable = mismatch.parse_unbuildable(result.stdout)
+        mismatches = mismatch.parse_mismatches(result.stdout)
+        untried = _untried(builds, unbuildable, {m.path for m in mismatches} | set(failures)
+                           | set(refusals))
+        if untried:  # built on their own, not reported below
+            self.count -= len(untried)
+            self.realise(untried, build_args, gots)
         outside: list[str] = []
-        found: set[str] = set()
-        for mismatched in mismatch.parse_mismatches(result.stdout):
+        found: set[str] = {b.drv.path for b in untried}
+        for mismatched in mismatches:
             build = by_path.get(mismatched.path)
             if build is None:
                 outside.append(self._outside_message(mismatched))
@@ -151,8 +157,9 @@ class Builder:
                 self.set(run, Status.FAILED,
                          "built with a fake hash without a mismatch: the fake's output path is "
                          "already valid in the store; fodhash cannot learn the hash")
-            else:
-                self.set(run, Status.FAILED, f"a dependency failed to build:\n{result.tail()}")
+            else:  # nothing in Nix's output names it: say so, and claim no cause
+                self.set(run, Status.FAILED, f"Nix named no result for it (exit code "
+                         f"{result.returncode}); its last lines:\n{result.tail()}")
 
     def _outside_message(self, found: mismatch.Mismatch) -> str:
         name = found.path.split("-", 1)[-1].removesuffix(".drv")
@@ -166,6 +173,28 @@ class Builder:
         specified = found.specified.sri if found.specified else "?"
         return (f"FOD {name!r} ({found.path}), outside what this run updates, has a stale hash: "
                 f"specified {specified}, got {found.got.sri}.{where}")
+
+
+def _untried(builds: Sequence[Build], unbuildable: dict[str, str],
+             reported: set[str]) -> list[Build]:
+    """The builds a call left untried because of a derivation no machine here builds.
+
+    Nix 2.8 and 2.26 end the whole `nix-store --realise --keep-going` at the first such
+    derivation and name only it (tests/transcripts/nix-2.26-nix-store-realise-no-machine-
+    for-system.txt): every other derivation of its system is as unbuildable (added to
+    `unbuildable`), and the others were never started (returned, to realise again). Nix 2.34
+    tries each and names each."""
+    if not unbuildable:
+        return []
+    systems = set(unbuildable.values())
+    silent = [b for b in builds if b.drv.path not in reported and b.drv.path not in unbuildable
+              and not b.run.status.done]
+    for build in silent:
+        if build.drv.system in systems:
+            unbuildable[build.drv.path] = build.drv.system
+    untried = [b for b in silent if b.drv.path not in unbuildable]
+    # Only fewer builds are tried again (the unbuildable one may be an input of them all).
+    return untried if len(untried) < len(builds) else []
 
 
 def _refusal_message(path: str, refusal: mismatch.Refusal) -> str:

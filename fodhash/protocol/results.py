@@ -15,7 +15,7 @@ from fodhash import nix
 from fodhash.cache import Entry, Results, key_for
 from fodhash.drv import Derivation
 from fodhash.hashes import Hash
-from fodhash.runs import SiteRun, Status
+from fodhash.runs import FROM_CACHE, SiteRun, Status
 
 Graph = dict[str, Derivation]
 
@@ -48,7 +48,10 @@ class Lookups:
                 unbuilt.append(run)
                 continue
             run.new = values.pop()
-            set_status(run, Status.CACHED)
+            if run.new == run.site.current:  # already true: the cache confirms it
+                set_status(run, Status.OK, FROM_CACHE)
+            else:
+                set_status(run, Status.CACHED)
         return unbuilt
 
     def store(self, run: SiteRun, graph: Graph) -> None:

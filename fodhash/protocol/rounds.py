@@ -29,7 +29,7 @@ from fodhash.patch import Document, Span, deferred_signals
 from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.results import Lookups
-from fodhash.runs import Events, Options, SiteRun, Status, silent
+from fodhash.runs import FROM_CACHE, Events, Options, SiteRun, Status, not_evaluated, silent
 from fodhash.sites import Site
 
 Graph = dict[str, Derivation]
@@ -122,9 +122,10 @@ class Resolver:
         return evaluate.instantiate_trees([self.whats[t] for t in trees], indexes, self._remaining)
 
     def _set(self, run: SiteRun, status: Status, message: str = "") -> None:
+        """A new status, with the message that explains it (none: an earlier one, such as
+        "waits for ...", no longer holds)."""
         run.status = status
-        if message:
-            run.message = message
+        run.message = message
         self.events.changed(run)
 
     # ---- the rounds ---------------------------------------------------------------------
@@ -166,7 +167,7 @@ class Resolver:
         for run in pending:
             if not run.drvs:
                 self._set(run, Status.SKIPPED,
-                          "not evaluated on this platform" if self.rounds == 1
+                          not_evaluated(run.site) if self.rounds == 1
                           else "no longer evaluated after the sites it depends on changed")
         pending = [r for r in pending if r.drvs]
         if not pending:
@@ -335,8 +336,10 @@ class Resolver:
                 continue
             run.keys = keys
             run.new = run.site.current if keys else None
-            status = Status.CACHED if keys else Status.SKIPPED
-            self._set(run, status, "not evaluated on this platform" if run.new is None else "")
+            if keys:  # already true: confirmed by the cache, nothing written
+                self._set(run, Status.OK, FROM_CACHE)
+            else:
+                self._set(run, Status.SKIPPED, not_evaluated(run.site))
         return True
 
     def _stop_dependents(self, pending: list[SiteRun]) -> None:
