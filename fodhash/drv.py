@@ -169,8 +169,28 @@ def _fixed_hash(algo: str, digest: str) -> Hash | None:
         return None
 
 
+# The common case, read by one regular expression: `Derive(` then the outputs and the input
+# derivations, whose strings (store paths, output names, hash algorithms and digests) never
+# hold a quote or a backslash. A derivation that is not fixed-output needs nothing more; any
+# other text (a FOD, a versioned or dynamic derivation) goes to the reader above.
+_PREFIX = re.compile(r'Derive\(\[((?:\("[^"\\]*","[^"\\]*","[^"\\]*","[^"\\]*"\),?)*)\],'
+                     r'\[((?:\("[^"\\]*",\[[^\]]*\]\),?)*)\],')
+_OUTPUT = re.compile(r'\("([^"]*)","([^"]*)","([^"]*)","([^"]*)"\)')
+_INPUT = re.compile(r'\("([^"]*)",\[')
+
+
 def parse_drv(path: str, text: str) -> Derivation:
     """A derivation from the text of its .drv file; whole only if it is fixed-output."""
+    prefix = _PREFIX.match(text)
+    if prefix is not None:
+        outputs = _OUTPUT.findall(prefix[1])
+        if not any(name == "out" and algo and digest for name, _, algo, digest in outputs):
+            return Derivation(
+                path=path, name=path.rsplit("/", 1)[-1].split("-", 1)[-1].removesuffix(".drv"),
+                system="", output_hash=None,
+                input_drvs=tuple(sorted(_INPUT.findall(prefix[2]))), input_srcs=(),
+                builder="", args=(), env={},
+                output_paths=tuple(sorted(o[1] for o in outputs if o[1])), complete=False)
     reader = _Reader(text, path)
     reader.header()
     # ("out", path, hashAlgo, hash), padded: a floating content-addressed output has no hash.
