@@ -20,7 +20,7 @@ from fodhash.hashes import Hash
 from fodhash.place import Place
 from fodhash.plan import Session, platform_dependent, platforms, resolve_all
 from fodhash.report import relative
-from fodhash.runs import Options, SiteRun
+from fodhash.runs import Options, SiteRun, Status
 from fodhash.ui import label
 
 JSON_VERSION = 1
@@ -187,11 +187,14 @@ def check(targets: list[Target], config: Config, *, out: Console, err: Console,
     for session in sessions:
         system = session.platform() if len(sessions) > 1 else ""
         for run in session.resolver.runs:
-            # In a matrix, another platform's entry belongs to that platform's column.
-            other = system and run.site.platform not in (None, system)
+            # In a matrix, another platform's entry belongs to that platform's column, and a
+            # branch literal to the columns of the platforms that take it.
+            other = system and (run.site.platform not in (None, system) or (
+                run.site.branch is not None and run.status is Status.SKIPPED))
             if not other and (finding := verdict(run)) is not None:
                 labelled.append((system, finding))
     findings = [f for _, f in labelled]
+    untaken = report.untaken([("", run) for s in sessions for run in s.resolver.runs])
     stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}
     differing = _differing(sessions)
     if export is not None:
@@ -200,14 +203,20 @@ def check(targets: list[Target], config: Config, *, out: Console, err: Console,
     if os.environ.get("GITHUB_ACTIONS") == "true":
         _annotate(findings, config.root, out)
     if as_json:
-        out.file.write(json.dumps(_json(labelled, config.root, stats, differing), indent=2)
-                       + "\n")
+        doc = _json(labelled, config.root, stats, differing)
+        doc["untaken"] = [{"target": r.target, "file": relative(r.site.file, config.root),
+                           "line": r.site.line, "site": r.site.attrpath,
+                           "condition": r.site.branch, "literal": r.site.text}
+                          for r in untaken]
+        out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
         if len(sessions) > 1:
             _matrix(labelled, [s.platform() for s in sessions], out)
         else:
             _table(findings, config.root, out)
         _problems(labelled, config.root, out, differing)
+        if untaken:
+            out.print(report.untaken_line(untaken, config.root), markup=False, highlight=False)
         err.print(report.summary([str(f.verdict) for f in findings], stats), highlight=False)
     bad = {Verdict.STALE, Verdict.MISSING, Verdict.FAILED} | ({Verdict.UNVERIFIED} if strict else set())
     return 1 if any(f.verdict in bad for f in findings) or differing else 0

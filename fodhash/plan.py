@@ -221,12 +221,12 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     return Session(system, resolver, work, finals)
 
 
-def platform_dependent(sessions: list[Session]) -> dict[tuple[Path, int], tuple[SiteRun, dict[str, Hash]]]:
+def platform_dependent(sessions: list[Session]) -> dict[tuple[Path, str], tuple[SiteRun, dict[str, Hash]]]:
     """Plain sites (not per-platform) whose true hash differs between the sessions' platforms."""
-    truths: dict[tuple[Path, int], tuple[SiteRun, dict[str, Hash]]] = {}
+    truths: dict[tuple[Path, str], tuple[SiteRun, dict[str, Hash]]] = {}
     for session in sessions:
         for run in session.resolver.runs:
             if run.site.platform is None and run.new is not None:
-                key = (run.site.file, run.site.start)
+                key = (run.site.file, run.site.attrpath)  # bytes may move between sessions
                 truths.setdefault(key, (run, {}))[1][session.platform()] = run.new
     return {k: v for k, v in truths.items() if len(set(v[1].values())) > 1}

@@ -103,14 +103,17 @@ def left(rows: list[Row], root: Path) -> list[str]:
     """What a run left as it was, one line per kind, for the end of its output: sites not
     evaluated here (which alone do not fail it), and sites whose hash it could not compute.
     A site that another platform's session resolved is not left."""
-    resolved = {(run.site.file, run.site.start) for _, run in rows if run.status.resolved}
-    kinds: dict[Status, dict[tuple[Path, int], str]] = {Status.SKIPPED: {}, Status.UNKNOWN: {}}
+    # A site is named by file and attribute path: an earlier platform's session may have
+    # moved its bytes (an entry added above it, a placeholder replaced).
+    resolved = {(run.site.file, run.site.attrpath) for _, run in rows if run.status.resolved}
+    kinds: dict[Status, dict[tuple[Path, str], str]] = {Status.SKIPPED: {}, Status.UNKNOWN: {}}
+    branches = {(r.site.file, r.site.attrpath): r for r in untaken(rows)}
     for label, run in rows:
-        where = (run.site.file, run.site.start)
-        if run.status in kinds and where not in resolved:
+        where = (run.site.file, run.site.attrpath)
+        if run.status in kinds and where not in resolved and where not in branches:
             name = f"{relative(run.site.file, root)}:{run.site.line} {run.site.attrpath}"
             kinds[run.status].setdefault(where, f"[{label}] {name}" if label else name)
-    lines = []
+    lines = [untaken_line(list(branches.values()), root)] if branches else []
     for status, why in ((Status.SKIPPED, "not evaluated on this platform, which alone does not "
                                          "fail the run"),
                         (Status.UNKNOWN, "no true hash could be computed here, so the exit code "
@@ -120,6 +123,27 @@ def left(rows: list[Row], root: Path) -> list[str]:
                 f"{len(names)} sites left as they were"
             lines.append(f"{count}: {', '.join(names)} ({status}: {why})")
     return lines
+
+
+def untaken(rows: list[Row]) -> list[SiteRun]:
+    """The branch literals (`if … then "…" else "…"`) that no platform of the run took: none
+    of its evaluations reached them, so nothing here can tell their hash."""
+    taken = {(r.site.file, r.site.attrpath) for _, r in rows if r.status is not Status.SKIPPED}
+    found: dict[tuple[Path, str], SiteRun] = {}
+    for _, run in rows:
+        where = (run.site.file, run.site.attrpath)
+        if run.site.branch is not None and where not in taken:
+            found.setdefault(where, run)
+    return list(found.values())
+
+
+def untaken_line(runs: list[SiteRun], root: Path) -> str:
+    names = ", ".join(f"{relative(r.site.file, root)}:{r.site.line} {r.site.attrpath}"
+                      for r in runs)
+    return (f"{'1 branch' if len(runs) == 1 else f'{len(runs)} branches'} no platform of this "
+            f"run takes, left as written: {names} (each is chosen only when its condition "
+            "holds; configure a platform that takes it as [platforms.SYSTEM] and run with "
+            "--platform SYSTEM)")
 
 
 def table(console: Console, rows: list[Row], root: Path, *, title: str | None = None) -> None:

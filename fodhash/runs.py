@@ -40,6 +40,10 @@ FROM_CACHE = "from the cache"  # the message of an `ok` site the result cache co
 def not_evaluated(site: Site) -> str:
     """Why a site was skipped: no FOD of this platform's evaluation uses it. Another system's
     entry of a system-keyed attrset is resolved on that system, or for it (`--platform`)."""
+    if site.branch is not None:
+        return (f"this platform takes another branch (this literal is chosen when "
+                f"{site.branch}): resolve it on a platform that takes it, configured as "
+                "[platforms.SYSTEM] and run with --platform SYSTEM")
     if site.platform is None:
         return "not evaluated on this platform"
     return (f"not evaluated on this platform: resolve it on {site.platform}, or configure "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.errors import HashError, UsageError
-from fodhash.hashes import Algo, Encoding, Hash, HashText, parse_hash
+from fodhash.hashes import Algo, Hash, HashText, parse_hash
 from fodhash.syntax import judge, parse
 
 if TYPE_CHECKING:
@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 _HASH_NAME = re.compile(r"(?:^|[a-z0-9])(?:[Hh]ash|[Ss]ha256|[Ss]ha512|[Ss]ha1|[Mm]d5)$")
 # Keys of a system-keyed attrset: x86_64-linux, aarch64-darwin, riscv64-linux, ...
 _SYSTEM_KEY = re.compile(r"^[a-z][a-z0-9_]*-[a-z][a-z0-9]*$")
+# A Nix system name, for a map of hashes bound under any name (`hashes.${system}`): an
+# architecture Nix knows and an operating system, so `{ foo-bar = "..."; }` is not one.
+_SYSTEM = re.compile(
+    r"^(?:x86_64|i[3-6]86|aarch64|armv[5-7]l|armv[67]|riscv(?:32|64)|powerpc(?:64)?(?:le)?"
+    r"|mips(?:64)?(?:el)?|s390x?|loongarch64|wasm(?:32|64)|m68k|microblaze(?:el)?|or1k|vc4"
+    r"|javascript|avr|arm)-(?:linux|darwin|freebsd|netbsd|openbsd|windows|cygwin|none|wasi"
+    r"|redox|genode|mmixware|ghcjs|solaris|illumos|uefi)$")
+# A hash named for how the store verifies a fetched tree at evaluation (fetchTree, flake.lock):
+# no derivation has it as its output hash, so no build can tell it.
+_NOT_FOD_HASH = {"narHash"}
 _FAKE_NAMES = {"fakeHash": Algo.SHA256, "fakeSha256": Algo.SHA256, "fakeSha512": Algo.SHA512}
 
 
@@ -39,6 +49,12 @@ class Site:
     # What surrounds a hash written into the span when it holds no literal: quotes for a
     # placeholder; for a missing platform entry, the whole new binding (see platform_slot).
     wrap: tuple[str, str] = ('"', '"')
+    # For a literal chosen by a condition (`hash = if stdenv.isDarwin then "…" else "…"`):
+    # when it is chosen ("stdenv.isDarwin", "!stdenv.isDarwin"). Which platform takes which
+    # branch only evaluation tells, so `platform` stays None.
+    branch: str | None = None
+    # For a missing platform entry: the form of its neighbours' literals, to write it alike.
+    style: HashText | None = None
 
     @property
     def is_placeholder(self) -> bool:
@@ -70,7 +86,8 @@ class Site:
         literal's is written as SRI, which Nix accepts in every hash position.
         """
         if self.form is None:
-            return self.quote(value.sri)
+            alike = self.style is not None and self.style.hash.algo is value.algo and bare_ok
+            return self.quote(self.style.render(value) if self.style and alike else value.sri)
         if value.algo is not self.form.hash.algo or not bare_ok:
             return value.sri
         return self.form.render(value)
@@ -138,19 +155,39 @@ def _placeholder_algo(expr: tree_sitter.Node) -> Algo | None:
     return None
 
 
+def _system_map(binding: tree_sitter.Node) -> bool:
+    """`binding` is an entry of an attrset whose keys are all Nix systems (item 3 of the
+    shapes: `hashes = { x86_64-linux = "…"; aarch64-darwin = "…"; }` under any name)."""
+    siblings = binding.parent
+    if siblings is None or siblings.type != "binding_set":
+        return False
+    entries = [b for b in siblings.named_children if b.type != "comment"]
+    if not all(b.type == "binding" and len(keys := _attrpath(b)) == 1 and _SYSTEM.match(keys[0])
+               for b in entries):
+        return False
+    # It maps systems to hashes if one entry is a hash literal; others may be placeholders.
+    values = [b.child_by_field_name("expression") for b in entries]
+    return any(v is not None and _placeholder_algo(v) is None
+               and _leaf(Path(), v, "", "", None, None) is not None for v in values)
+
+
 def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
     own = _attrpath(binding)
     outer = _enclosing_path(binding)
     name, platform = own[-1], None
-    if name in _FAKE_NAMES:
+    if name in _FAKE_NAMES or name in _NOT_FOD_HASH:
         return None  # the definition of a placeholder (lib.fakeHash = ...), not a site
     if not _HASH_NAME.search(name):
-        # An entry of a system-keyed attrset inside a hash binding (shape 2).
+        # An entry of a system-keyed attrset inside a hash binding (shape 2), or of a map of
+        # systems under any name (`hashes.${system}`), if it holds a hash (see _leaf).
         hash_outer = [i for i, part in enumerate(outer) if _HASH_NAME.search(part)]
-        if not (_SYSTEM_KEY.match(name) and hash_outer and len(own) == 1):
+        if _SYSTEM_KEY.match(name) and hash_outer and len(own) == 1:
+            name = outer[hash_outer[-1]]
+        elif _SYSTEM.match(name) and outer and len(own) == 1 and _system_map(binding):
+            name = outer[-1]
+        else:
             return None
-        platform = name
-        name = outer[hash_outer[-1]]
+        platform = own[0]
     expr = binding.child_by_field_name("expression")
     if expr is None:
         return None
@@ -165,13 +202,18 @@ def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
     hint = _algo_hint(name, algo_binding)
     attrpath = ".".join(outer + own)
     binding_path = ".".join(outer + own[:-1]) if platform else attrpath
-    line = expr.start_point[0] + 1
+    return _leaf(file, expr, attrpath, binding_path, platform, hint)
 
+
+def _leaf(file: Path, expr: tree_sitter.Node, attrpath: str, binding_path: str,
+          platform: str | None, hint: Algo | None, branch: str | None = None) -> Site | None:
+    """The site of `expr` if it is a hash literal or a placeholder; None otherwise."""
+    line = expr.start_point[0] + 1
     placeholder = _placeholder_algo(expr)
     if placeholder is not None:
         return Site(file, attrpath, binding_path, platform, line, expr.start_byte,
                     expr.end_byte, expr.text.decode() if expr.text else "",
-                    hint or placeholder, None)
+                    hint or placeholder, None, branch=branch)
     if expr.type not in ("string_expression", "indented_string_expression"):
         return None
     fragments = [c for c in expr.children if c.type not in {'"', "''"}]
@@ -183,10 +225,87 @@ def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
         form = parse_hash(text, hint) if hint else parse_hash(text)
     except HashError:
         return None
-    if form.encoding is not Encoding.SRI and not form.prefixed and hint is None:
-        hint = form.hash.algo  # a bare hash whose algorithm only its length tells
     return Site(file, attrpath, binding_path, platform, line, fragment.start_byte,
-                fragment.end_byte, text, form.hash.algo, form)
+                fragment.end_byte, text, form.hash.algo, form, branch=branch)
+
+
+def _unparenthesized(node: tree_sitter.Node) -> tuple[tree_sitter.Node, str]:
+    """The expression inside any parentheses, and its text with whitespace runs made one."""
+    while node.type == "parenthesized_expression":
+        inner = node.child_by_field_name("expression")
+        if inner is None:
+            break
+        node = inner
+    return node, " ".join((node.text or b"").decode().split())
+
+
+def _branch_sites(file: Path, binding: tree_sitter.Node) -> list[Site]:
+    """The literals of `hash = if COND then "…" else "…";` (nested `if`s too): one site per
+    branch, when every branch is a hash literal or a placeholder and one is a literal. A
+    condition that picks anything else (`if hash != "" then hash else …`, in a fetcher's own
+    definition) is logic, not a choice of hash, and gives no site."""
+    own = _attrpath(binding)
+    name = own[-1]
+    expr = binding.child_by_field_name("expression")
+    if expr is None or not _HASH_NAME.search(name) or name in {*_FAKE_NAMES, *_NOT_FOD_HASH}:
+        return []
+    expr, _ = _unparenthesized(expr)
+    if expr.type != "if_expression":
+        return []
+    attrpath = ".".join(_enclosing_path(binding) + own)
+    hint = _algo_hint(name, binding)
+    leaves: list[tuple[tree_sitter.Node, list[str]]] = []
+    todo: list[tuple[tree_sitter.Node, list[str]]] = [(expr, [])]
+    while todo:
+        node, conditions = todo.pop()
+        node, _ = _unparenthesized(node)
+        if node.type != "if_expression":
+            leaves.append((node, conditions))
+            continue
+        condition = node.child_by_field_name("condition")
+        then, other = node.child_by_field_name("consequence"), node.child_by_field_name("alternative")
+        if condition is None or then is None or other is None:
+            return []
+        _, text = _unparenthesized(condition)
+        negated = text[1:] if text.startswith("!") and " " not in text else \
+            f"!{text}" if " " not in text else f"!({text})"
+        todo += [(other, [*conditions, negated]), (then, [*conditions, text])]
+    sites = []
+    for node, conditions in leaves:
+        if _throws(node):
+            continue  # `else throw "unsupported system"`: no hash to choose
+        label = " && ".join(conditions)
+        site = _leaf(file, node, f"{attrpath}[{label}]", attrpath, None, hint, branch=label)
+        if site is None:
+            return []
+        sites.append(site)
+    return sites if any(not s.is_placeholder for s in sites) else []
+
+
+def _throws(node: tree_sitter.Node) -> bool:
+    """`throw "…"`, `abort "…"`, `builtins.throw …`: a branch that fails evaluation."""
+    function = node.child_by_field_name("function") if node.type == "apply_expression" else None
+    name = (function.text or b"").decode() if function is not None else ""
+    return name in ("throw", "abort", "builtins.throw", "builtins.abort")
+
+
+def _in_fetcher(node: tree_sitter.Node) -> bool:
+    """`node` lies in a function that takes a hash as an argument (`{ hash ? "", ... }:`,
+    `sha256:`): the definition of a fetcher or builder, whose own placeholders (the
+    `outputHash = "";` of an unknown hash) are its logic, not a hash to resolve."""
+    parent = node.parent
+    while parent is not None:
+        if parent.type == "function_expression":
+            names = [parent.child_by_field_name("universal")]
+            formals = parent.child_by_field_name("formals")
+            if formals is not None:
+                names += [f.child_by_field_name("name")
+                          for f in formals.children_by_field_name("formal")]
+            if any(n is not None and n.text and _HASH_NAME.search(n.text.decode())
+                   for n in names):
+                return True
+        parent = parent.parent
+    return False
 
 
 def locate_in_bytes(file: Path, source: bytes) -> list[Site]:
@@ -205,9 +324,10 @@ def locate_in_bytes(file: Path, source: bytes) -> list[Site]:
         if node.type == "ERROR" or node.is_missing:
             continue
         if node.type == "binding" and not node.has_error:
-            site = _site(file, node)
-            if site is not None:
-                sites.append(site)
+            found = [site] if (site := _site(file, node)) else _branch_sites(file, node)
+            found = [s for s in found if not (s.is_placeholder and _in_fetcher(node))]
+            if found:
+                sites += found
                 continue
         stack.extend(reversed(node.children))
     return sorted(sites, key=lambda s: s.start)
@@ -329,6 +449,7 @@ def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | Non
         algo=template.algo,
         form=None,
         wrap=wrap,
+        style=next((s.form for s in entries if s.form is not None), None),
     )
 
 

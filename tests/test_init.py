@@ -19,6 +19,9 @@ EXPECTED = json.loads((FIXTURES / "example" / "expected.json").read_text())
 def test_init_on_the_example_writes_a_config_update_and_check_use(tmp_path: Path) -> None:
     repo = copy_fixture("example", tmp_path)
     (repo / "fodhash.toml").unlink()
+    # A table of pins that no file reads: a site that no entry point uses.
+    (repo / "nix" / "pins.nix").write_text(
+        '{\n  hash = "sha256-EkLbqYe6pKM6WnvVxXy5lu6eEGf5uk987+w1jTb14/Q=";\n}\n')
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     before = snapshot(repo)
     result = fodhash("init", cwd=repo)
@@ -35,9 +38,10 @@ def test_init_on_the_example_writes_a_config_update_and_check_use(tmp_path: Path
     text = (repo / "fodhash.toml").read_text()
     assert "# webui-deps.nix:23  outputHash.aarch64-darwin  (aarch64-darwin's entry" in text
     assert '# [platforms.aarch64-darwin]' in text
-    # The stand-in nixpkgs' own `outputHash = ""` is a site that no entry point uses.
-    assert "nix/stubs.nix:33 hashAttrs.outputHash: no entry point" in text
-    assert "not reached: nix/stubs.nix:33" in result.stderr
+    assert "nix/pins.nix:2 hash: no entry point" in text
+    assert "not reached: nix/pins.nix:2" in result.stderr
+    # The stand-in nixpkgs' own `outputHash = ""` (a fetcher's logic) is no site at all.
+    assert "stubs.nix" not in text + result.stderr
 
     update = fodhash("update", "--all", cwd=repo)
     assert update.returncode == 0, update.stderr

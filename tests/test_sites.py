@@ -8,8 +8,10 @@ import pytest
 from helpers import FIXTURES
 
 from fodhash.errors import UsageError
-from fodhash.hashes import Algo
-from fodhash.sites import Site, locate, locate_in_bytes, select
+from fodhash.hashes import Algo, parse_hash
+from fodhash.sites import Site, locate, locate_in_bytes, platform_slot, select
+
+SRI = "sha256-EkLbqYe6pKM6WnvVxXy5lu6eEGf5uk987+w1jTb14/Q="
 
 
 def by_path(file: Path) -> dict[str, Site]:
@@ -80,6 +82,37 @@ def test_comments_odd_spacing_and_inherit() -> None:
         pytest.param('{ hashes = { x86_64-linux = "abc"; }; }', [], id="not-a-hash-text"),
         pytest.param('{ cargoHash = lib.fakeHash; vendorSha256 = lib.fakeSha256; }',
                      ["cargoHash", "vendorSha256"], id="builder-argument-names"),
+        # Per-platform by condition: one site per branch literal, named by its condition.
+        pytest.param(f'{{ hash = if stdenv.isDarwin then "{SRI}" else lib.fakeHash; }}',
+                     ["hash[stdenv.isDarwin]", "hash[!stdenv.isDarwin]"], id="if-branches"),
+        pytest.param(f'{{ sha256 = if a then (if !b then "{SRI}" else "{SRI}") '
+                     f'else throw "unsupported"; }}', ["sha256[a && !b]", "sha256[a && b]"],
+                     id="nested-if-and-throw"),
+        pytest.param(f'{{ hash = if x == "y" then "{SRI}" else lib.fakeHash; }}',
+                     ['hash[x == "y"]', 'hash[!(x == "y")]'], id="if-on-a-comparison"),
+        pytest.param(f'{{ outputHash = if hash != "" then hash else "{SRI}"; }}', [],
+                     id="if-picking-a-variable-is-logic"),
+        pytest.param('{ hash = if a then lib.fakeHash else ""; }', [],
+                     id="if-of-placeholders-only"),
+        # A map of systems to hashes under any name is a per-platform site.
+        pytest.param(f'let shas = {{ x86_64-linux = "{SRI}"; aarch64-darwin = lib.fakeHash; }}; '
+                     'in { sha256 = shas.${system}; }',
+                     ["shas.x86_64-linux", "shas.aarch64-darwin"], id="system-map-any-name"),
+        pytest.param(f'{{ hashes = {{ foo-bar = "{SRI}"; x86_64-linux = "{SRI}"; }}; }}', [],
+                     id="map-with-a-key-that-is-no-system"),
+        pytest.param('{ names = { x86_64-linux = "linux-x64"; }; }', [], id="system-map-of-names"),
+        # Not sites: a fetcher's own placeholder, fallbacks, digests, narHash.
+        pytest.param('{ hash ? "" }: { outputHash = ""; outputHashAlgo = "sha256"; }', [],
+                     id="placeholder-inside-a-fetcher"),
+        pytest.param('sha256: { outputHash = lib.fakeSha256; }', [],
+                     id="placeholder-inside-a-fetcher-of-one-argument"),
+        pytest.param('{ src }: { outputHash = lib.fakeHash; }', ["outputHash"],
+                     id="placeholder-in-a-function-that-takes-no-hash"),
+        pytest.param('{ hash = pins.foo or lib.fakeHash; }', [], id="or-fallback"),
+        pytest.param(f'{{ narHash = "{SRI}"; imageDigest = "sha256:{"0" * 64}"; }}', [],
+                     id="nar-hash-and-image-digest"),
+        pytest.param(f'{{ rev = "{"a" * 40}"; isFake = hash == lib.fakeHash; }}', [],
+                     id="rev-and-comparison"),
     ],
 )
 def test_what_is_and_is_not_a_site(source: str, paths: list[str]) -> None:
@@ -100,3 +133,38 @@ def test_select_by_binding_suffix_and_ambiguity() -> None:
     assert len(select(platforms, "outputHash.x86_64-linux", "t")) == 1
     with pytest.raises(UsageError, match="matches no hash site"):
         select(sites, "cargoHash", "t")
+
+
+def test_nothing_in_the_not_sites_fixture_or_the_stubs_is_a_site_but_the_real_one() -> None:
+    found = locate(FIXTURES / "shapes" / "not-sites.nix")
+    assert [s.attrpath for s in found] == ["deps.hash"]
+    # The stand-ins define fetchers: their own `outputHash = "";` is logic, not a site.
+    assert locate(FIXTURES / "example" / "nix" / "stubs.nix") == []
+
+
+def test_branch_sites_carry_their_condition_and_select_together() -> None:
+    sites = locate(FIXTURES / "per-platform" / "tool.nix")
+    assert [(s.branch, s.platform, s.binding) for s in sites] == [
+        ("stdenv.isDarwin", None, "hash"),
+        ("!stdenv.isDarwin && stdenv.hostPlatform.isAarch64", None, "hash"),
+        ("!stdenv.isDarwin && !stdenv.hostPlatform.isAarch64 && stdenv.isLinux", None, "hash"),
+    ]
+    assert [s.is_placeholder for s in sites] == [False, True, False]
+    assert select(sites, "hash", "t") == sites
+    assert select(sites, "hash[stdenv.isDarwin]", "t") == sites[:1]
+
+
+def test_a_missing_entry_of_a_system_map_is_written_like_its_neighbours() -> None:
+    file = FIXTURES / "per-platform" / "server.nix"
+    source = file.read_bytes()
+    sites = locate(file)
+    assert [(s.attrpath, s.platform, s.encoding) for s in sites] == [
+        ("shas.aarch64-darwin", "aarch64-darwin", "nix32"),
+        ("shas.x86_64-linux", "x86_64-linux", "nix32")]
+    slot = platform_slot(source, sites, "aarch64-linux")
+    assert slot is not None
+    value = parse_hash("0972i25phaa2zly4c9i1m5c4p9zf3z5lbhn79rmmyfzb8lqskwzy", Algo.SHA256).hash
+    patched = source[:slot.start] + slot.render(value).encode() + source[slot.end:]
+    assert b'''    aarch64-darwin = "0v5rqrrkc4hjw6w8gwrwks3d3qbj2mwkmr2cb1npwiwz4l8j0xzk";
+    aarch64-linux = "0972i25phaa2zly4c9i1m5c4p9zf3z5lbhn79rmmyfzb8lqskwzy";
+    x86_64-linux = ''' in patched
