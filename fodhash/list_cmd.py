@@ -39,6 +39,7 @@ _KINDS = {
     "npmDepsHash": ("npm-deps", "npm deps"),
     "cargoHash": ("cargo", "cargo deps"),
     "cargoSha256": ("cargo", "cargo deps"),
+    "outputHashes": ("cargo-git", "cargo git dependency"),  # an entry of cargoLock.outputHashes
     "pnpmDepsHash": ("pnpm-deps", "pnpm deps"),
     "yarnHash": ("yarn-deps", "yarn deps"),
     "mixFodDepsHash": ("mix-deps", "mix deps"),

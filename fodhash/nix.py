@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -204,11 +205,19 @@ class Instantiation:
         return ["nix-instantiate", str(self.file), *attrs, *self.nix_args]
 
 
+# importCargoLock's error for a git dependency that has no entry in `outputHashes`.
+_NO_CARGO_HASH = re.compile(r"No hash was found while vendoring the git dependency (\S+?)\.(?:\s|$)")
+
+
 def instantiate(what: Instantiation, timeout: float | None = None) -> list[str]:
     """Evaluate and write the .drv files, building nothing; the top-level .drv paths."""
     result = run(what.command(), cwd=what.cwd, timeout=timeout)
     if not result.ok:
-        raise NixError(f"Nix could not evaluate it. {result.describe()}")
+        missing = _NO_CARGO_HASH.search(strip_ansi(result.stderr or result.stdout))
+        hint = (f'\nAdd `"{missing[1]}" = lib.fakeHash;` (or `""`) to its `outputHashes` '
+                "(of `cargoLock` or `importCargoLock`) and run fodhash again: it resolves "
+                "the placeholder.") if missing else ""
+        raise NixError(f"Nix could not evaluate it. {result.describe()}{hint}")
     return [line.split("!", 1)[0] for line in result.stdout.split() if line.endswith(".drv")]
 
 

@@ -30,6 +30,11 @@ _SYSTEM = re.compile(
 # no derivation has it as its output hash, so no build can tell it.
 _NOT_FOD_HASH = {"narHash"}
 _FAKE_NAMES = {"fakeHash": Algo.SHA256, "fakeSha256": Algo.SHA256, "fakeSha512": Algo.SHA512}
+# importCargoLock's `outputHashes` (also `cargoLock.outputHashes` of buildRustPackage): every
+# entry, "NAME-VERSION" = "sha256-...", is the hash of one git dependency's FOD.
+_ENTRY_MAPS = {"outputHashes"}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")
+_KEYWORDS = {"assert", "else", "if", "in", "inherit", "let", "or", "rec", "then", "with"}
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,10 @@ class Site:
     """One hash literal (or placeholder expression) bound to a hash attribute."""
 
     file: Path
-    attrpath: str  # inside the file: "src.hash", "ui.npmDepsHash", "outputHash.x86_64-linux"
-    binding: str  # the hash attribute's path without the platform key: "outputHash"
+    attrpath: str  # inside the file: "src.hash", "ui.npmDepsHash", "outputHash.x86_64-linux",
+    #                'cargoLock.outputHashes."name-0.1.0"' (an entry's key quoted unless plain)
+    binding: str  # the hash attribute's path without the platform or entry key: "outputHash",
+    #               "cargoLock.outputHashes"
     platform: str | None  # the system key, for an entry of a system-keyed attrset
     line: int  # 1-based line of the literal
     start: int  # byte span to replace: inside the quotes for a literal,
@@ -171,13 +178,20 @@ def _system_map(binding: tree_sitter.Node) -> bool:
                and _leaf(Path(), v, "", "", None, None) is not None for v in values)
 
 
+def _entry_key(key: str) -> str:
+    """An entry's key as an attribute path writes it: quoted unless a plain identifier."""
+    return key if _IDENTIFIER.match(key) and key not in _KEYWORDS else f'"{key}"'
+
+
 def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
     own = _attrpath(binding)
     outer = _enclosing_path(binding)
     name, platform = own[-1], None
     if name in _FAKE_NAMES or name in _NOT_FOD_HASH:
         return None  # the definition of a placeholder (lib.fakeHash = ...), not a site
-    if not _HASH_NAME.search(name):
+    # An entry of outputHashes: its key names a dependency, its literal tells the algorithm.
+    entry = len(outer + own) > 1 and (outer + own)[-2] in _ENTRY_MAPS
+    if not entry and not _HASH_NAME.search(name):
         # An entry of a system-keyed attrset inside a hash binding (shape 2), or of a map of
         # systems under any name (`hashes.${system}`), if it holds a hash (see _leaf).
         hash_outer = [i for i, part in enumerate(outer) if _HASH_NAME.search(part)]
@@ -199,9 +213,11 @@ def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
         ):
             parent = parent.parent
         algo_binding = parent or binding
-    hint = _algo_hint(name, algo_binding)
+    hint = None if entry else _algo_hint(name, algo_binding)
     attrpath = ".".join(outer + own)
-    binding_path = ".".join(outer + own[:-1]) if platform else attrpath
+    binding_path = ".".join(outer + own[:-1]) if platform or entry else attrpath
+    if entry:
+        attrpath = ".".join([*outer, *own[:-1], _entry_key(name)])
     return _leaf(file, expr, attrpath, binding_path, platform, hint)
 
 
@@ -367,16 +383,19 @@ def locate(file: Path) -> list[Site]:
 def select(sites: list[Site], selector: str | None, where: str) -> list[Site]:
     """The sites a target's `site` selector names: an attribute path, or its last part(s).
 
-    `outputHash` selects every platform entry of a system-keyed `outputHash`; a selector
-    that names sites of two different bindings is ambiguous and refused.
+    `outputHash` selects every platform entry of a system-keyed `outputHash`, and
+    `cargoLock.outputHashes` every entry of it (one by `cargoLock.outputHashes."a-0.1.0"`, its
+    key quoted or not); a selector that names sites of two different bindings is ambiguous
+    and refused.
     """
     if selector is None:
         return sites
-    exact = [s for s in sites if selector in (s.attrpath, s.binding)]
-    chosen = exact or [
-        s for s in sites
-        if s.attrpath.endswith("." + selector) or s.binding.endswith("." + selector)
-    ]
+
+    def paths(s: Site) -> tuple[str, str, str]:  # an entry's key is selectable unquoted too
+        return s.attrpath, s.binding, s.attrpath.replace('"', "")
+
+    exact = [s for s in sites if selector in paths(s)]
+    chosen = exact or [s for s in sites if any(p.endswith("." + selector) for p in paths(s))]
     bindings = sorted({s.binding for s in chosen})
     if not chosen:
         known = ", ".join(sorted({s.attrpath for s in sites})) or "none"

@@ -168,3 +168,74 @@ def test_a_missing_entry_of_a_system_map_is_written_like_its_neighbours() -> Non
     assert b'''    aarch64-darwin = "0v5rqrrkc4hjw6w8gwrwks3d3qbj2mwkmr2cb1npwiwz4l8j0xzk";
     aarch64-linux = "0972i25phaa2zly4c9i1m5c4p9zf3z5lbhn79rmmyfzb8lqskwzy";
     x86_64-linux = ''' in patched
+
+
+CARGO = FIXTURES / "shapes" / "cargo-git-deps.nix"
+FERRIS = 'cargoLock.outputHashes."ferris-core-0.1.0"'
+GLUE = 'cargoLock.outputHashes."wasm-glue-0.2.0"'
+
+
+def test_each_entry_of_cargo_lock_output_hashes_is_a_site() -> None:
+    text = CARGO.read_bytes()
+    sites = by_path(CARGO)
+    assert list(sites) == [FERRIS, GLUE]
+    for site in sites.values():
+        assert (site.binding, site.platform, site.algo, site.encoding) == (
+            "cargoLock.outputHashes", None, Algo.SHA256, "sri")
+        # The span is the literal inside the quotes, on the line of its own entry.
+        assert text[site.start - 1:site.end + 1].decode() == f'"{site.text}"'
+        key = site.attrpath.removeprefix("cargoLock.outputHashes.")
+        line = text.decode().splitlines()[site.line - 1].strip()
+        assert line == f'{key} = "{site.text}";'
+    assert sites[FERRIS].text != sites[GLUE].text
+
+
+SRI = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="
+SHA512 = "Hi45myuU35NA0KReMZXfI80nkv4ee/apmEbg3/uXoNKfCJITSU1evBdm5aOQ8P1mERa3Nbp42SQOOkXd2BLHGQ=="
+
+
+@pytest.mark.parametrize(
+    ("source", "paths"),
+    [
+        pytest.param('{ cargoLock.outputHashes = { "a-0.1.0" = "SRI"; }; }',
+                     ['cargoLock.outputHashes."a-0.1.0"'], id="dotted-outputHashes"),
+        pytest.param('{ cargoLock.outputHashes."a-0.1.0" = "SRI"; }',
+                     ['cargoLock.outputHashes."a-0.1.0"'], id="dotted-entry"),
+        pytest.param('importCargoLock { lockFile = ./Cargo.lock; '
+                     'outputHashes = { "a-0.1.0" = lib.fakeHash; b = ""; }; }',
+                     ['outputHashes."a-0.1.0"', "outputHashes.b"], id="importCargoLock-placeholders"),
+        pytest.param('{ deps = importCargoLock { outputHashes = { "if" = "SRI"; }; }; }',
+                     ['deps.outputHashes."if"'], id="keyword-key-quoted"),
+        pytest.param('{ outputHashes = { "a-0.1.0" = "not a hash"; b = "sha256-${x}"; }; }', [],
+                     id="not-hash-entries"),
+        pytest.param('{ "got-1.0.0" = { sha512 = "SHA512"; }; }',
+                     ["got-1.0.0.sha512"], id="quoted-key-elsewhere-stays-unquoted"),
+    ],
+)
+def test_output_hashes_entries(source: str, paths: list[str]) -> None:
+    source = source.replace('"SRI"', f'"{SRI}"').replace('"SHA512"', f'"{SHA512}"')
+    assert [s.attrpath for s in locate_in_bytes(Path("x.nix"), source.encode())] == paths
+
+
+def test_output_hashes_placeholder_takes_its_algorithm_from_the_placeholder() -> None:
+    source = b'{ outputHashes = { "a-0.1.0" = lib.fakeSha512; "b-1.0" = lib.fakeHash; }; }'
+    sites = locate_in_bytes(Path("x.nix"), source)
+    assert [(s.attrpath, s.algo, s.is_placeholder) for s in sites] == [
+        ('outputHashes."a-0.1.0"', Algo.SHA512, True), ('outputHashes."b-1.0"', Algo.SHA256, True)]
+
+
+def test_existing_attribute_paths_with_quoted_keys_are_unchanged() -> None:
+    assert set(by_path(FIXTURES / "shapes" / "nixfmt-lockfile.nix")) == {
+        "sources.got-11.8.6.sha512", "sources.lodash-4.17.21.sha512",
+        "sources.left-pad-1.3.0.sha256"}
+
+
+def test_select_output_hashes_entries() -> None:
+    sites = locate(CARGO)
+    for selector in ("cargoLock.outputHashes", "outputHashes"):
+        assert [s.attrpath for s in select(sites, selector, "t")] == [FERRIS, GLUE]
+    for selector in (GLUE, 'outputHashes."wasm-glue-0.2.0"', '"wasm-glue-0.2.0"',
+                     "cargoLock.outputHashes.wasm-glue-0.2.0", "wasm-glue-0.2.0"):
+        assert [s.attrpath for s in select(sites, selector, "t")] == [GLUE], selector
+    with pytest.raises(UsageError, match="matches no hash site"):
+        select(sites, 'cargoLock.outputHashes."wasm-glue-0.3.0"', "t")
