@@ -165,30 +165,33 @@ def _insert(text: str, platform: str, value: str = SRI) -> str:
     return patched
 
 
+def h(text: str) -> str:
+    """`text` with each `$H` a hash."""
+    return text.replace("$H", SRI)
+
+
 def test_a_missing_entry_goes_after_the_last_of_unsorted_keys() -> None:
-    text = '{\n  "x86_64-linux": "%s",\n  "aarch64-darwin": "%s"\n}\n' % (SRI, SRI)
-    assert _insert(text, "aarch64-linux", "NEW") == (
-        '{\n  "x86_64-linux": "%s",\n  "aarch64-darwin": "%s",\n  "aarch64-linux": "NEW"\n}\n'
-        % (SRI, SRI))
+    text = h('{\n  "x86_64-linux": "$H",\n  "aarch64-darwin": "$H"\n}\n')
+    assert _insert(text, "aarch64-linux", "NEW") == h(
+        '{\n  "x86_64-linux": "$H",\n  "aarch64-darwin": "$H",\n  "aarch64-linux": "NEW"\n}\n')
 
 
 def test_a_missing_entry_keeps_sorted_keys_sorted_and_the_colon_style() -> None:
-    text = '{\n    "aarch64-darwin" : "%s",\n    "x86_64-linux" : "%s"\n}' % (SRI, SRI)
-    assert _insert(text, "i686-linux", "NEW") == (
-        '{\n    "aarch64-darwin" : "%s",\n    "i686-linux" : "NEW",\n    "x86_64-linux" : "%s"\n}'
-        % (SRI, SRI))
-    one_line = '{"p": {"sha256": {"aarch64-darwin": "%s", "x86_64-linux": "%s"}}}' % (SRI, SRI)
-    assert '"aarch64-darwin": "%s", "i686-linux": "NEW", "x86_64-linux"' % SRI in _insert(
+    text = h('{\n    "aarch64-darwin" : "$H",\n    "x86_64-linux" : "$H"\n}')
+    assert _insert(text, "i686-linux", "NEW") == h(
+        '{\n    "aarch64-darwin" : "$H",\n    "i686-linux" : "NEW",\n    "x86_64-linux" : "$H"\n}')
+    one_line = h('{"p": {"sha256": {"aarch64-darwin": "$H", "x86_64-linux": "$H"}}}')
+    assert h('"aarch64-darwin": "$H", "i686-linux": "NEW", "x86_64-linux"') in _insert(
         one_line, "i686-linux", "NEW")
-    assert _insert('{"x86_64-linux":"%s"}' % SRI, "aarch64-linux", "N") == (
-        '{"aarch64-linux":"N", "x86_64-linux":"%s"}' % SRI)
-    assert _insert('{"aarch64-linux":"%s"}' % SRI, "x86_64-linux", "N") == (
-        '{"aarch64-linux":"%s", "x86_64-linux":"N"}' % SRI)
+    assert _insert(h('{"x86_64-linux":"$H"}'), "aarch64-linux", "N") == h(
+        '{"aarch64-linux":"N", "x86_64-linux":"$H"}')
+    assert _insert(h('{"aarch64-linux":"$H"}'), "x86_64-linux", "N") == h(
+        '{"aarch64-linux":"$H", "x86_64-linux":"N"}')
 
 
 def test_two_new_entries_at_one_point_make_valid_json() -> None:
     """`fodhash apply` concatenates the texts of two platforms' insertions at one spot."""
-    for text in ('{\n  "x86_64-linux": "%s"\n}' % SRI, '{\n  "z-linux": "%s"\n}' % SRI):
+    for text in (h('{\n  "x86_64-linux": "$H"\n}'), h('{\n  "z-linux": "$H"\n}')):
         data = text.encode()
         found = locate_json(Path("x.json"), data)
         first = json_platform_slot(data, found, "aarch64-linux")
@@ -294,15 +297,25 @@ def test_update_check_and_list_a_json_shape(shapes: Path) -> None:
 def test_a_missing_platform_entry_is_added_in_the_neighbours_style(shapes: Path) -> None:
     hashes = shapes / "hashes.json"
     original = hashes.read_text()
-    hashes.write_text('{\n  "i686-linux": "%s"\n}\n' % json.loads(original)["i686-linux"])
+    i686 = json.loads(original)["i686-linux"]
+    hashes.write_text(f'{{\n  "i686-linux": "{i686}"\n}}\n')
     code, rows, out = _check(shapes, "json-hashes.nix")
     assert code == 1 and rows["hashes.json:x86_64-linux"]["status"] == "missing"
     assert "the top-level object has no entry for x86_64-linux" in out
     result = fodhash("update", "json-hashes.nix", cwd=shapes)
     assert result.returncode == 0, result.stderr
-    assert hashes.read_text() == ('{\n  "i686-linux": "%s",\n  "x86_64-linux": "%s"\n}\n'
-                                  % (json.loads(original)["i686-linux"], TRUE_X86))
+    assert hashes.read_text() == f'{{\n  "i686-linux": "{i686}",\n  "x86_64-linux": "{TRUE_X86}"\n}}\n'
     assert _check(shapes, "json-hashes.nix")[0] == 0
+
+
+@pytest.mark.nix
+def test_a_target_whose_file_is_the_json_file(shapes: Path) -> None:
+    (shapes / "fodhash.toml").write_text('[targets.h]\nfile = "hashes.json"\n'
+                                         'build = "json-hashes.nix"\nattr = "prebuilt"\n')
+    code, rows, _ = _check(shapes, "h")
+    assert code == 1
+    assert {k: r["status"] for k, r in rows.items()} == {"hashes.json:x86_64-linux": "stale",
+                                                         "hashes.json:i686-linux": "unverified"}
 
 
 PINNED = """{ system ? builtins.currentSystem
