@@ -366,6 +366,8 @@ def references(file: Path, source: bytes) -> list[Path]:
     with a literal relative path, resolved against the folder of `file`, in file order.
     `flake.lock` is never one, nor a file whose name does not end in `.json`."""
     found: list[Path] = []
+    if b"importJSON" not in source and b"fromJSON" not in source:
+        return found  # most files: no second parse
     stack = [parse(source).root_node]
     while stack:
         node = stack.pop()
@@ -401,9 +403,10 @@ def json_files(target: Target, source: bytes) -> list[Path]:
     passed over (fodhash edits files of the repository only)."""
     listed = [Path(os.path.realpath(p)) for p in target.json]
     read: list[Path] = []
-    if not is_json(target.file):
+    named = [] if is_json(target.file) else references(target.file, source)
+    if named:
         top = find_root(target.file.parent)
-        for path in references(target.file, source):
+        for path in named:
             real = Path(os.path.realpath(path))
             if not real.is_relative_to(top):
                 log.warning("%s reads %s, outside the repository %s: its hashes are not "

@@ -36,8 +36,8 @@ def test_init_on_the_example_writes_a_config_update_and_check_use(tmp_path: Path
     assert "# webui-deps.nix:23  outputHash.aarch64-darwin  (aarch64-darwin's entry" in text
     assert '# [platforms.aarch64-darwin]' in text
     # The stand-in nixpkgs' own `outputHash = ""` is a site that no entry point uses.
-    assert "nix/stubs.nix:33 hashAttrs.outputHash: no entry point" in text
-    assert "not reached: nix/stubs.nix:33" in result.stderr
+    assert "nix/stubs.nix:34 hashAttrs.outputHash: no entry point" in text
+    assert "not reached: nix/stubs.nix:34" in result.stderr
 
     update = fodhash("update", "--all", cwd=repo)
     assert update.returncode == 0, update.stderr
