@@ -63,7 +63,8 @@ def _message(finding: Finding, root: Path) -> str:
                 f"{site.render(finding.truth).strip(chr(34))}; run `fodhash update {finding.run.target}`")
     if finding.verdict is Verdict.MISSING:
         truth = f"true hash {finding.truth.sri}" if finding.truth else finding.run.message
-        return (f"{where}: {site.binding} has no entry for {site.platform} ({truth}); "
+        binding = site.binding or "the top-level object"  # of a JSON file
+        return (f"{where}: {binding} has no entry for {site.platform} ({truth}); "
                 f"run `fodhash update {finding.run.target} --platform {site.platform}`")
     return f"{where}: {site.attrpath}: {finding.run.message}"
 

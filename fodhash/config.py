@@ -14,7 +14,7 @@ from fodhash.nix import Instantiation
 from fodhash.repo import find_root
 
 CONFIG_NAME = "fodhash.toml"
-_KEYS = {"file", "site", "build", "attr", "flake", "nix-args", "build-args"}
+_KEYS = {"file", "site", "build", "attr", "flake", "nix-args", "build-args", "json"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class Target:
     site: str | None  # which site; None: every site in the file
     instantiation: Instantiation
     build_args: tuple[str, ...] = ()  # extra arguments for `nix-store --realise`
+    # JSON files holding hash sites of this target besides those its file reads
+    # (fodhash.json_sites): fodhash.toml's `json`, the top-level list first.
+    json: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,23 @@ def _inside(root: Path, relative: str | Path, where: str) -> Path:
     return given
 
 
-def _target(root: Path, name: str, table: Any, where: str) -> Target:
+def _json_files(root: Path, value: Any, where: str) -> tuple[Path, ...]:
+    """fodhash.toml's `json`: JSON files of the repository, relative to fodhash.toml."""
+    paths = []
+    for entry in _strings(value, where):
+        if Path(entry).name == "flake.lock":
+            raise UsageError(f"{where}: {entry!r} is a flake's lock file: Nix writes its "
+                             "narHash entries (`nix flake lock`), they are no hash sites; "
+                             "remove it from `json`")
+        if not entry.lower().endswith(".json"):
+            raise UsageError(f"{where}: {entry!r} is not a .json file; `json` lists the JSON "
+                             "files (named *.json) that hold hashes Nix reads")
+        paths.append(_inside(root, entry, where))
+    return tuple(paths)
+
+
+def _target(root: Path, name: str, table: Any, where: str,
+            shared: tuple[Path, ...] = ()) -> Target:
     if not isinstance(table, dict):
         raise UsageError(f"{where}: [targets.{name}] must be a table")
     unknown = set(table) - _KEYS
@@ -137,6 +156,9 @@ def _target(root: Path, name: str, table: Any, where: str) -> Target:
     flake = table.get("flake")
     if flake is not None and (build is not None or "attr" in table):
         raise UsageError(f"{where}: [targets.{name}] has `flake` and `build`/`attr`; use one")
+    if file.lower().endswith(".json") and build is None and flake is None:
+        raise UsageError(f"{where}: [targets.{name}] has a JSON `file` ({file}): name the Nix "
+                         "file that reads it in `build` (or a `flake`)")
     nix_args = _strings(table.get("nix-args", []), f"{where}: `nix-args` of {name}")
     instantiation = Instantiation(
         cwd=root,
@@ -151,6 +173,8 @@ def _target(root: Path, name: str, table: Any, where: str) -> Target:
         site=_optional_str(table, "site", where),
         instantiation=instantiation,
         build_args=_strings(table.get("build-args", []), f"{where}: `build-args` of {name}"),
+        json=tuple(dict.fromkeys(shared + _json_files(
+            root, table.get("json", []), f"{where}: `json` of target {name}"))),
     )
 
 
@@ -168,11 +192,13 @@ def load(path: Path) -> Config:
     platforms = data.get("platforms", {})
     if not isinstance(platforms, dict):
         raise UsageError(f"{path}: `platforms` must be a table of [platforms.SYSTEM] tables")
-    unknown = set(data) - {"targets", "platforms"}
+    unknown = set(data) - {"targets", "platforms", "json"}
     if unknown:
         raise UsageError(f"{path}: unknown table(s) {', '.join(sorted(unknown))}; "
-                         "fodhash.toml has [targets.NAME] and [platforms.SYSTEM]")
-    return Config(path, root, {n: _target(root, n, t, str(path)) for n, t in targets.items()},
+                         "fodhash.toml has [targets.NAME] and [platforms.SYSTEM] (and `json`)")
+    shared = _json_files(root, data.get("json", []), f"{path}: top-level `json`")
+    return Config(path, root, {n: _target(root, n, t, str(path), shared)
+                               for n, t in targets.items()},
                   {s: _platform(s, p, str(path)) for s, p in platforms.items()})
 
 

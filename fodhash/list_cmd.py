@@ -27,8 +27,9 @@ from fodhash.cache import ResultCache, Results, key_for
 from fodhash.config import Config, Target
 from fodhash.drv import Derivation, read_closure
 from fodhash.errors import FodhashError
+from fodhash.json_sites import sites_of
 from fodhash.report import relative
-from fodhash.sites import Site, locate, select
+from fodhash.sites import Site, select
 
 JSON_VERSION = 1
 
@@ -108,12 +109,11 @@ def _verdict(listed: Listed, fods: dict[str, Derivation] | str, cache: Results,
 
 def gather(targets: list[Target], cache: Results, system: str) -> list[Listed]:
     rows: list[Listed] = []
+    sources: dict[Path, bytes] = {}
     located: dict[Path, list[Site]] = {}
     for target in targets:
-        if target.file not in located:
-            located[target.file] = locate(target.file)
-        rows += [Listed(target, s) for s in select(located[target.file], target.site,
-                                                   f"target {target.name!r}")]
+        sites = sites_of(target, sources, located)  # its file's and its JSON files'
+        rows += [Listed(target, s) for s in select(sites, target.site, f"target {target.name!r}")]
     nix.require("nix-instantiate")
     with ThreadPoolExecutor(max_workers=2) as pool:
         evaluated = dict(zip([t.name for t in targets], pool.map(_evaluate, targets),
@@ -170,7 +170,7 @@ def table(rows: list[Listed], root: Path, out: Console) -> None:
         name, label = kind(r.site)
         attribute = r.site.binding.rsplit(".", 1)[-1]
         cells = (r.target.name, r.site.attrpath, f"{relative(r.site.file, root)}:{r.site.line}",
-                 f"{label} ({attribute})" if name != "other" else attribute,
+                 f"{label} ({attribute})" if name != "other" else attribute or "other",
                  r.site.platform or "", r.site.encoding, r.site.text or "(none)")
         grid.add_row(*map(escape, cells), f"[{STYLES[r.cache]}]{r.cache}[/]")
     out.print(grid)

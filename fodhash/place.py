@@ -18,10 +18,11 @@ from fodhash.config import Target
 from fodhash.drv import Derivation
 from fodhash.errors import FodhashError
 from fodhash.journal import Journal
+from fodhash.json_sites import read_source
 from fodhash.patch import Recorder
 from fodhash.repo import find_root, locked
 from fodhash.runs import SiteRun
-from fodhash.sites import Site, read_nix_file
+from fodhash.sites import Site
 from fodhash.workspace import Workspace, sweep, workspace
 from fodhash.writeback import Change
 
@@ -61,7 +62,7 @@ class Place:
         """The file as this run sees it: the copy's once it is made (an earlier session may
         have edited it), else the user's (the same bytes)."""
         ready = self.workspace is not None and self.workspace.ready
-        data = read_nix_file(self.source(path) if ready else path)
+        data = read_source(self.source(path) if ready else path)
         self.originals.setdefault(Path(os.path.realpath(path)), data)
         return data
 

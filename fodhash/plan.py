@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +14,12 @@ from fodhash.cache import ResultCache, Results
 from fodhash.config import Config, Platform, Target
 from fodhash.errors import UsageError
 from fodhash.hashes import Hash
+from fodhash.json_sites import read_source, sites_of, slot_any
 from fodhash.patch import Transaction, apply_edits
 from fodhash.place import Place, Unfaithful, check_copy
 from fodhash.protocol import Resolver, Tree
 from fodhash.runs import Options, SiteRun
-from fodhash.sites import Site, locate_in_bytes, platform_slot, read_nix_file, select
+from fodhash.sites import Site, select
 from fodhash.ui import view
 
 
@@ -31,40 +31,38 @@ class Plan:
 
 
 def plan(targets: list[Target], platforms: Callable[[], list[str]],
-         read: Callable[[Path], bytes] = read_nix_file) -> Plan:
+         read: Callable[[Path], bytes] = read_source) -> Plan:
     """Locate and select every target's sites; any bad input fails here, before Nix runs.
 
-    A system-keyed attrset with no entry for one of `platforms` gets an insertion point
-    for it (a missing site); `platforms` is asked only when there is such an attrset. A file
-    that two targets reach, directly and through a symlink, is one file with one set of sites.
+    A target's sites are its file's and those of the JSON files it reads or fodhash.toml
+    lists for it (fodhash.json_sites). A system-keyed attrset (or JSON object) with no entry
+    for one of `platforms` gets an insertion point for it (a missing site); `platforms` is
+    asked only when there is such an attrset. A file that two targets reach, directly and
+    through a symlink, is one file with one set of sites.
     """
     sources: dict[Path, bytes] = {}
     located: dict[Path, list[Site]] = {}
     selected: list[tuple[Target, Site]] = []
     seen: set[tuple[Path, int]] = set()
     for target in targets:
-        file = Path(os.path.realpath(target.file))
-        if file not in sources:
-            sources[file] = read(file)
-            located[file] = locate_in_bytes(file, sources[file])
-        sites = located[file]
+        sites = sites_of(target, sources, located, read)
         if not sites:
             raise UsageError(
                 f"{target.file}: no hash site found (no hash, outputHash, vendorHash, "
-                "npmDepsHash, sha256, ... bound to a hash string or lib.fakeHash); "
-                f"check `file` of target {target.name!r}"
+                "npmDepsHash, sha256, ... bound to a hash string or lib.fakeHash, in it or in "
+                f"a JSON file it reads); check `file` (or `json`) of target {target.name!r}"
             )
         chosen = select(sites, target.site, f"target {target.name!r}")
-        groups: dict[str, list[Site]] = {}
+        groups: dict[tuple[Path, str], list[Site]] = {}
         for site in chosen:
             if site.platform is not None:
-                groups.setdefault(site.binding, []).append(site)
-        for binding, group in groups.items():
-            have = {s.platform for s in sites if s.binding == binding}
+                groups.setdefault((site.file, site.binding), []).append(site)
+        for (file, binding), group in groups.items():
+            have = {s.platform for s in located[file] if s.binding == binding}
             if len(group) < len(have):
                 continue  # the selector names one platform's entry: add no other
             for system in platforms():
-                slot = None if system in have else platform_slot(sources[file], group, system)
+                slot = None if system in have else slot_any(sources[file], group, system)
                 if slot is not None:
                     chosen.append(slot)
         for site in chosen:
@@ -85,13 +83,9 @@ def upstream_candidates(config: Config, targets: list[Target], work: Plan,
     for target in config.targets.values():
         if target.name in names:
             continue
-        file = Path(os.path.realpath(target.file))
         try:
-            if file not in work.sources:
-                source = read(file)
-                work.located[file] = locate_in_bytes(file, source)
-                work.sources[file] = source
-            sites = select(work.located[file], target.site, f"target {target.name!r}")
+            every = sites_of(target, work.sources, work.located, read)
+            sites = select(every, target.site, f"target {target.name!r}")
         except UsageError:
             continue
         for site in sites:
@@ -101,14 +95,15 @@ def upstream_candidates(config: Config, targets: list[Target], work: Plan,
     return extra
 
 
-def known_sites(config: Config, located: dict[Path, list[Site]]) -> list[tuple[str, Site]]:
+def known_sites(config: Config, located: dict[Path, list[Site]],
+                sources: dict[Path, bytes] | None = None) -> list[tuple[str, Site]]:
     """Every site of every configured target, to name the file of a stale FOD outside a run
     (the files the plan read are not read again)."""
     known: list[tuple[str, Site]] = []
+    read, seen = dict(sources or {}), dict(located)  # the run's own are left as they are
     for target in config.targets.values():
         try:
-            sites = located.get(target.file) or locate_in_bytes(target.file,
-                                                                read_nix_file(target.file))
+            sites = sites_of(target, read, seen)
         except UsageError:
             continue
         known += [(target.name, s) for s in sites]
@@ -209,7 +204,7 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     located = [s for sites in work.located.values() for s in sites]
     with ResultCache() as on_disk, tx.guard():
         resolver = Resolver(trees, work.selected, options,
-                            known=known_sites(config, work.located),
+                            known=known_sites(config, work.located, work.sources),
                             cache=results or on_disk, as_is=targets, prepare=place.materialize,
                             check_sentinels=check_copy(located) if place.in_copy else None,
                             extra=extra)

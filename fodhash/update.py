@@ -10,6 +10,7 @@ from rich.console import Console
 from fodhash import nix, report
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
+from fodhash.json_sites import is_json
 from fodhash.patch import Transaction
 from fodhash.place import Place
 from fodhash.plan import Session, platform_dependent, platforms, resolve_all
@@ -89,6 +90,10 @@ def split_platforms(targets: list[Target], config: Config, *, out: Console, err:
     with tx.guard():
         for file in sorted({file for file, _ in split}):
             source = sessions[0].plan.sources[file]
+            if is_json(file):
+                raise UsageError(f"{file}: a JSON string holds one hash; make its value an "
+                                 "object keyed by system (\"x86_64-linux\": ...) and select "
+                                 "it with .${system} where Nix reads the file, then run again")
             selector = system_expression(source)
             if selector is None:
                 raise UsageError(f"{file}: no host system expression to select a per-platform "
