@@ -48,6 +48,8 @@ class Derivation:
     # False for a derivation that is not fixed-output, read only up to its inputs (what a
     # closure walk needs): its builder, args and env are left empty.
     complete: bool = field(default=True, compare=False)
+    # Of a fixed-output derivation: each input derivation with the outputs it takes.
+    input_outputs: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
 
     def normal_form(self, *, ignore_env: Iterable[str] = ()) -> dict[str, Any]:
         """The derivation minus its own hash and output paths (which the hash determines)."""
@@ -198,8 +200,9 @@ def parse_drv(path: str, text: str) -> Derivation:
     fixed = next((_fixed_hash(o[2], o[3]) for o in outputs if o[0] == "out"), None)
     recursive = any(o[0] == "out" and o[2].startswith("r:") for o in outputs)
     output_paths = tuple(sorted(o[1] for o in outputs if o[1]))
-    input_drvs = tuple(sorted(d[0] for d in reader.field()
-                              if isinstance(d, list) and d and isinstance(d[0], str)))
+    inputs = sorted((d[0], tuple(_strings(d[1]) if len(d) > 1 and isinstance(d[1], list) else ()))
+                    for d in reader.field() if isinstance(d, list) and d and isinstance(d[0], str))
+    input_drvs = tuple(d for d, _ in inputs)
     fallback_name = path.rsplit("/", 1)[-1].split("-", 1)[-1].removesuffix(".drv")
     if fixed is None:
         return Derivation(path=path, name=fallback_name, system="", output_hash=None,
@@ -216,7 +219,7 @@ def parse_drv(path: str, text: str) -> Derivation:
         system=system if isinstance(system, str) else "", output_hash=fixed,
         input_drvs=input_drvs, input_srcs=input_srcs,
         builder=builder if isinstance(builder, str) else "", args=tuple(args), env=env,
-        output_paths=output_paths, recursive=recursive)
+        output_paths=output_paths, recursive=recursive, input_outputs=tuple(inputs))
 
 
 def read_drv(path: str) -> Derivation:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import grp
-import hashlib
 import json
 import logging
 import os
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.errors import FodhashError, NixError, UsageError
-from fodhash.hashes import Algo, Hash, nix32_encode
 from fodhash.mismatch import strip_ansi
 
 if TYPE_CHECKING:
@@ -305,41 +303,6 @@ def build_slots() -> int | None:
     except KeyError:
         return None
     return len(members) or None
-
-
-def fixed_output_path(value: Hash, name: str, *, recursive: bool,
-                      store: str = "/nix/store") -> str:
-    """The store path of a fixed-output derivation's output (Nix's makeFixedOutputPath):
-    where Nix registers what a build produced under its got hash."""
-    if recursive and value.algo is Algo.SHA256:
-        kind, inner = "source", value.digest
-    else:
-        method = "r:" if recursive else ""
-        fingerprint = f"fixed:out:{method}{value.algo}:{value.base16}:"
-        kind, inner = "output:out", hashlib.sha256(fingerprint.encode()).digest()
-    outer = hashlib.sha256(f"{kind}:sha256:{inner.hex()}:{store}:{name}".encode()).digest()
-    compressed = bytearray(20)
-    for i, byte in enumerate(outer):
-        compressed[i % 20] ^= byte
-    return f"{store}/{nix32_encode(bytes(compressed))}-{name}"
-
-
-def nar_hash(path: str, algo: Algo) -> Hash:
-    """The hash of a store path's NAR serialisation, in `algo` (`nix-hash`)."""
-    result = run(["nix-hash", "--type", str(algo), path])  # base16 is its default
-    if not result.ok:
-        raise NixError(f"Nix could not hash {path}. {result.describe()}")
-    return Hash(algo, bytes.fromhex(result.stdout.strip()))
-
-
-def add_output(path: str, name: str, *, recursive: bool) -> str | None:
-    """Add what a build produced (at `path`) to the store under `name`, content-addressed
-    with sha256 as a fixed-output derivation's output is: its store path, or None if Nix
-    did not add it. After an alternate build this makes the FOD's own output path valid, so
-    that the next round does not fetch it again."""
-    command = "add-path" if recursive else "add-file"
-    result = run(["nix", *EXPERIMENTAL, "store", command, "--name", name, path])
-    return result.stdout.strip() if result.ok else None
 
 
 def build_log(drv: str, lines: int = 25) -> str:

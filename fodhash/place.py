@@ -45,9 +45,9 @@ class Place:
 
     @property
     def trees(self) -> int:
-        """How many trees the protocol gets (fodhash.protocol): the sentinel tree and two
-        fake trees in copies; the user's files alone in place."""
-        return 3 if self.workspace else 1
+        """How many trees the protocol gets (fodhash.protocol): the sentinel tree and the
+        fake tree in copies; the user's files alone in place."""
+        return 2 if self.workspace else 1
 
     @property
     def recorder(self) -> Recorder | None:

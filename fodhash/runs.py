@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fodhash.hashes import Algo, Encoding, Hash, canonical_fake_text, fake, sentinel
+from fodhash.hashes import Hash, canonical_fake_text, sentinel
 from fodhash.sites import Site
 
 
@@ -81,19 +81,6 @@ class SiteRun:
         form = self.site.form
         bare = form is not None and form.encoding != "sri" and not form.prefixed
         return self.site.quote(canonical_fake_text(self.site.algo, bare=bare))
-
-    def alternate_text(self) -> str | None:
-        """The all-zero fake of the other algorithm (sha512 for a sha256 site): the same FOD
-        under another output path, to build beside a namesake (fodhash.protocol.build). Only
-        for a text that can carry it: an SRI literal, or a placeholder under a name that
-        states no algorithm (not `sha256 = ...`); None otherwise."""
-        site = self.site
-        if site.is_missing or (site.form is not None and site.form.encoding is not Encoding.SRI):
-            return None
-        if site.binding.rsplit(".", 1)[-1].lower().endswith(("sha256", "sha512", "sha1", "md5")):
-            return None
-        other = Algo.SHA256 if site.algo is Algo.SHA512 else Algo.SHA512
-        return site.render(fake(other))
 
     def final_text(self) -> str | None:
         """The span's text at the end of the run; None keeps the original bytes."""

@@ -5,6 +5,7 @@ with the real Nix (update, check, list)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -117,15 +118,16 @@ def test_flake_lock_is_never_a_site() -> None:
 
 
 @pytest.mark.parametrize(("text", "where"), [
-    ('{\n  "hash": "sha256-x",\n}\n', "x.json:3:1: not valid JSON"),  # a trailing comma
-    ('{\n  // a comment\n  "hash": ""\n}\n', "x.json:2:3: not valid JSON"),
-    ('{"a": NaN}', "x.json: not valid JSON: NaN"),
-    ('', "x.json:1:1: not valid JSON"),
+    # A trailing comma: Python 3.11 points at the brace after it, 3.13 at the comma itself.
+    ('{\n  "hash": "sha256-x",\n}\n', r"x\.json:(3:1|2:21): not valid JSON"),
+    ('{\n  // a comment\n  "hash": ""\n}\n', r"x\.json:2:3: not valid JSON"),
+    ('{"a": NaN}', r"x\.json: not valid JSON: NaN"),
+    ('', r"x\.json:1:1: not valid JSON"),
 ])
 def test_invalid_json_is_refused_with_its_line_and_column(text: str, where: str) -> None:
     with pytest.raises(UsageError) as error:
         locate_json(Path("x.json"), text.encode())
-    assert str(error.value).startswith(where)
+    assert re.match(where, str(error.value)), str(error.value)
     assert "fix the file" in str(error.value)
 
 

@@ -52,28 +52,57 @@ def log() -> Iterator[Path]:
 def intervals(log: Path) -> list[tuple[float, float]]:
     starts, ends = [], []
     for line in log.read_text().splitlines():
-        kind, when = line.split()
+        kind, when = line.split()[:2]
         (starts if kind == "start" else ends).append(float(when))
     return list(zip(sorted(starts), sorted(ends), strict=True))
 
 
-def test_fods_sharing_a_name_build_at_once_and_their_hashes_build(tmp_path: Path,
-                                                                  log: Path) -> None:
+# A fetcher as nixpkgs writes them: every output is named `source`, and TLS verification is
+# on (SSL_CERT_FILE the CA bundle) only while the hash is unknown: "" or one of the lib fakes.
+FETCHER = """\
+let
+  fakes = [ "" "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" ];
+  fetch = { content, hash }: derivation {
+    name = "source";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" ("PATH=/usr/bin:/bin; echo start $(date +%s.%N) $SSL_CERT_FILE >> LOG; "
+      + "sleep 2; mkdir $out; echo ${content} > $out/f; echo end $(date +%s.%N) >> LOG") ];
+    outputHashMode = "recursive";
+    outputHash = hash;
+    SSL_CERT_FILE =
+      if builtins.elem hash fakes then "/etc/ssl/certs/ca-certificates.crt" else "/no-cert-file.crt";
+  };
+in
+{
+"""
+
+
+def test_fods_sharing_a_name_all_build_at_once_and_their_hashes_build(tmp_path: Path,
+                                                                      log: Path) -> None:
+    """Four fetcher FODs named `source`, one fake between them: each after the first builds
+    as a namesake copy of its own, all four at once, with TLS verification on."""
     repo = tmp_path / "repo"
     repo.mkdir()
     nonce = uuid.uuid4().hex  # outputs no earlier run left valid in the store
-    (repo / "sources.nix").write_text(
-        "{\n  a = " + fod("source", f"first-{nonce}", log) + ";\n  b = "
-        + fod("source", f"second-{nonce}", log) + ";\n}\n")
+    calls = "".join(f'  {n} = fetch {{ content = "{n}-{nonce}"; hash = "{STALE}"; }};\n'
+                    for n in "abcd")
+    (repo / "sources.nix").write_text(FETCHER.replace("LOG", str(log)) + calls + "}\n")
     result = fodhash("update", "sources.nix", "--json", cwd=repo)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert [s["status"] for s in report["sites"]] == ["updated", "updated"]
-    (_, first_end), (second_start, _) = intervals(log)[:2]
-    assert second_start < first_end, "the two `source` FODs were built one after the other"
-    # Each FOD's own output is valid now, the alternate's included (added under its sha256
-    # path): what consumes it in a later round fetches nothing again.
+    assert [s["status"] for s in report["sites"]] == ["updated"] * 4
+    assert report["stats"]["builds"] == 4
+    spans = intervals(log)
+    assert len(spans) == 4
+    assert max(start for start, _ in spans) < min(end for _, end in spans), \
+        f"the four `source` FODs did not all build at once: {spans}"
+    certs = [line.split()[2] for line in log.read_text().splitlines() if line.startswith("start")]
+    assert certs == ["/etc/ssl/certs/ca-certificates.crt"] * 4, "a build ran without TLS checks"
+    # Each FOD's own output is valid now (Nix registered each copy's output under the path
+    # of its got hash, which is the FOD's own): a later round fetches nothing again.
     fods = fods_of(repo / "sources.nix")
+    assert len(fods) == 4
     outputs = [o for f in fods for o in read_drv(f).output_paths]
     valid = subprocess.run(["nix-store", "--check-validity", *outputs], capture_output=True,
                            text=True, check=False)

@@ -1,5 +1,5 @@
 """The protocol's pure parts: pairing fake-hash FODs with their sentinel twins, build lanes,
-the dependency index, alternate fakes."""
+the dependency index, namesake copies."""
 
 from __future__ import annotations
 
@@ -88,20 +88,6 @@ def test_the_dependency_index_is_one_pass_and_any_depth() -> None:
     ups = evaluate.upstream(graph, [upstream_site, downstream_site])
     assert ups == {upstream_site: set(), downstream_site: {upstream_site}}
     assert evaluate.consumers(graph, ["/src"]) == {f"/p{i}" for i in range(5000)} | {"/deps"}
-
-
-def test_alternate_fakes_only_where_the_text_can_carry_them() -> None:
-    source = (b'{ a.hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; '
-              b'b.sha256 = "0000000000000000000000000000000000000000000000000000";'
-              b' c.outputHash = lib.fakeHash; d.sha256 = lib.fakeSha256; '
-              b'e.sha512 = "sha512-' + b"A" * 86 + b'=="; }')
-    sites = {s.attrpath: SiteRun("t", s, i)
-             for i, s in enumerate(locate_in_bytes(Path("x.nix"), source))}
-    assert sites["a.hash"].alternate_text() == "sha512-" + "A" * 86 + "=="
-    assert sites["c.outputHash"].alternate_text() == '"sha512-' + "A" * 86 + '=="'
-    assert sites["b.sha256"].alternate_text() is None  # bare: its algorithm is the name's
-    assert sites["d.sha256"].alternate_text() is None
-    assert sites["e.sha512"].alternate_text() is None  # the name states sha512
 
 
 def test_never_more_builds_at_once_than_nix_has_build_users(monkeypatch: pytest.MonkeyPatch) -> None:

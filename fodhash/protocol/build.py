@@ -1,17 +1,15 @@
 """Build: realise the fake-hash FODs and map every `got:` to its site by .drv path.
 
 FODs that share an output path (same name, same mode, same fake) cannot build at once: Nix
-builds them one after another, polling the path's lock every 5 s. A site's FOD may also be
-built from the alternate tree, with the all-zero fake of the other algorithm (sha512 for a
-sha256 site): another output path, so it builds beside its namesake. Nix registers the
-output of a mismatch under the got hash's path; the hash in the site's own algorithm is then
-read off that path. What still shares a path goes in successive `nix-store` calls (lanes).
-Never more builds run at once than Nix has build users for (or than --jobs allows).
+builds them one after another, polling the path's lock every 5 s. So every FOD after the
+first of an output path is built as a copy of its own, declaring another hash
+(fodhash.protocol.namesakes): however many share a name, all build at once. What Nix could
+not copy faithfully goes in successive `nix-store` calls (lanes). Never more builds run at
+once than Nix has build users for (or than --jobs allows).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -19,8 +17,8 @@ from dataclasses import dataclass
 
 from fodhash import mismatch, nix
 from fodhash.drv import Derivation
-from fodhash.errors import NixError
-from fodhash.hashes import Algo, Hash
+from fodhash.hashes import Hash
+from fodhash.protocol import namesakes
 from fodhash.runs import Events, SiteRun, Status
 from fodhash.sites import Site
 
@@ -31,11 +29,6 @@ class Build:
 
     drv: Derivation
     run: SiteRun
-
-    @property
-    def alternate(self) -> bool:
-        """Built with another algorithm's fake than the site's own."""
-        return self.drv.output_hash is not None and self.drv.output_hash.algo is not self.run.site.algo
 
 
 def lanes(builds: Sequence[Build]) -> list[list[Build]]:
@@ -53,26 +46,6 @@ def lanes(builds: Sequence[Build]) -> list[list[Build]]:
             result.append([build])
             taken.append(outputs)
     return result
-
-
-def in_site_algorithm(build: Build, got: Hash) -> Hash:
-    """The hash of what an alternate build produced, in its site's algorithm, read off the
-    output Nix registered under the got hash's path (flat: the file; recursive: its NAR)."""
-    algo = build.run.site.algo
-    if got.algo is algo:
-        return got
-    name, recursive = build.drv.name, build.drv.recursive
-    path = nix.fixed_output_path(got, name, recursive=recursive)
-    if recursive:
-        value = nix.nar_hash(path, algo)
-    else:
-        with open(path, "rb") as output:
-            value = Hash(algo, hashlib.new(str(algo), output.read()).digest())
-    # The FOD's own output path (sha256, the common case) made valid now, as Nix does after a
-    # mismatch: what consumes it in the next round finds it and fetches nothing again.
-    if algo is Algo.SHA256:
-        nix.add_output(path, name, recursive=recursive)
-    return value
 
 
 class Builder:
@@ -95,7 +68,7 @@ class Builder:
             run.started = time.monotonic()
             self.set(run, Status.BUILDING)
         gots: dict[SiteRun, list[Hash]] = defaultdict(list)
-        for lane in lanes(builds):
+        for lane in lanes(_own_paths(builds, build_args, self.remaining())):
             by_args: dict[tuple[str, ...], list[Build]] = defaultdict(list)
             for build in lane:
                 by_args[build_args(build.run)].append(build)
@@ -129,11 +102,7 @@ class Builder:
                 outside.append(self._outside_message(mismatched))
                 continue
             found.add(build.drv.path)
-            try:
-                gots[build.run].append(in_site_algorithm(build, mismatched.got))
-            except (OSError, NixError) as error:
-                self.set(build.run, Status.FAILED, f"its output, built with the {mismatched.got.algo} "
-                         f"fake, could not be read back in {build.run.site.algo}: {error}")
+            gots[build.run].append(mismatched.got)
         for path, build in by_path.items():
             run = build.run
             if path in found or run.status.done:
@@ -175,6 +144,24 @@ class Builder:
                 f"specified {specified}, got {found.got.sri}.{where}")
 
 
+def _own_paths(builds: Sequence[Build], build_args: Callable[[SiteRun], tuple[str, ...]],
+               timeout: float | None) -> list[Build]:
+    """The builds, each FOD after the first of an output path replaced by its namesake copy
+    (another output path). Not where a platform's builds go to another store (`--store`):
+    the copies are written to this one."""
+    seen: set[str] = set()
+    later: list[Build] = []
+    for build in builds:
+        if set(build.drv.output_paths) & seen and "--store" not in build_args(build.run):
+            later.append(build)
+        seen.update(build.drv.output_paths)
+    if not later:
+        return list(builds)
+    copied = namesakes.copies([b.drv for b in later], timeout)
+    return [Build(copied[b.drv.path], b.run) if b in later and b.drv.path in copied else b
+            for b in builds]
+
+
 def _untried(builds: Sequence[Build], unbuildable: dict[str, str],
              reported: set[str]) -> list[Build]:
     """The builds a call left untried because of a derivation no machine here builds.
@@ -208,8 +195,3 @@ def _refusal_message(path: str, refusal: mismatch.Refusal) -> str:
             "$out/lock`, not `cp ${./lock} $out/`, which names the copy after its store "
             "path), copy files instead of linking to the store, and write no store path into "
             "a file (as patched shebangs and wrappers do)")
-
-
-def other_algo(algo: Algo) -> Algo:
-    """The algorithm of a site's alternate fake: another output path for the same FOD."""
-    return Algo.SHA256 if algo is Algo.SHA512 else Algo.SHA512

@@ -1,13 +1,13 @@
 """The rounds of the protocol over its stages (evaluate, pairing, build, results).
 
 Each round:
-1. every pending site holds a unique sentinel in the sentinel tree, its canonical fake in
-   the fake tree and, where its text allows, the other algorithm's fake in the alternate
-   tree; the trees are evaluated at once. The FODs whose output hash is a sentinel belong to
+1. every pending site holds a unique sentinel in the sentinel tree and its canonical fake in
+   the fake tree; the two trees are evaluated at once. The FODs whose output hash is a sentinel belong to
    those sites; a site whose sentinel is absent is not evaluated on this platform; a FOD
    that consumes another pending site's FOD waits for a later round;
 2. the ready sites are keyed on their sentinel form and looked up in the cache; the rest
-   are paired with their fake-hash twins and built, every `got:` mapped by .drv path;
+   are paired with their fake-hash twins and built at once (namesakes each under a
+   derivation of its own: fodhash.protocol.namesakes), every `got:` mapped by .drv path;
 3. the true hashes go into every tree; repeat until no site is pending.
 So a round is one evaluation phase and one build phase. In place (one tree: the user's
 files, under a journal) the fake form is evaluated after the sentinel form instead.
@@ -34,7 +34,7 @@ from fodhash.sites import Site
 
 Graph = dict[str, Derivation]
 SentinelCheck = Callable[[Graph, list[SiteRun]], None]
-SENTINEL, FAKE, ALTERNATE = 0, 1, 2  # the trees, by index
+SENTINEL, FAKE = 0, 1  # the trees, by index
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,6 @@ class Resolver:
         self.build_args = {t.name: t.build_args for t, _ in extra}
         self.build_args |= {t.name: t.build_args for t in targets}
         self.reaches: dict[int, set[SiteRun]] = {}  # whose FODs each instantiation evaluates
-        self.alternates = len(self.trees) > ALTERNATE  # dropped if that tree fails to evaluate
         self.evaluations = 0
         self.rounds = 0
         self.builder = Builder(jobs=options.jobs, events=self.events, set_status=self._set,
@@ -183,8 +182,8 @@ class Resolver:
                 self._set(run, Status.UNKNOWN, "not in the cache, and builds are off")
             unbuilt = []
         if unbuilt:
-            fakes = self._fake_forms(evaluated, unbuilt, pending)
-            builds = self._builds(graph, fakes, unbuilt)
+            fake = self._fake_forms(evaluated, unbuilt, pending)
+            builds = self._builds(graph, fake, unbuilt)
             gots = self.builder.build(builds, lambda run: self.build_args[run.target])
             self._record(gots, graph)
         self._stop_dependents(pending)
@@ -197,16 +196,12 @@ class Resolver:
         if len(self.trees) == 1:
             return [SENTINEL]
         self._write(FAKE, {r: r.fake_text() for r in pending})
-        alternates = {r: text for r in pending if (text := r.alternate_text()) is not None}
-        if not (self.alternates and len(pending) > 1 and alternates):
-            return [SENTINEL, FAKE]
-        self._write(ALTERNATE, {r: alternates.get(r) or r.fake_text() for r in pending})
-        return [SENTINEL, FAKE, ALTERNATE]
+        return [SENTINEL, FAKE]
 
     def _fake_forms(self, evaluated: list[evaluate.Evaluated], ready: list[SiteRun],
-                    pending: list[SiteRun]) -> list[Graph]:
-        """The graphs of the fake-hash forms of the ready sites: the fake (and alternate)
-        trees of this phase, or, in place, one more evaluation of the one tree."""
+                    pending: list[SiteRun]) -> Graph:
+        """The graph of the fake-hash forms of the ready sites: the fake tree of this phase,
+        or, in place, one more evaluation of the one tree."""
         if len(evaluated) == 1:
             waiting = [r for r in pending if r not in ready]
             self._write(SENTINEL, {r: r.fake_text() for r in ready}
@@ -214,17 +209,11 @@ class Resolver:
             [fake] = self._evaluate(ready, [SENTINEL])
             if fake.error is not None:
                 raise fake.error
-            return [fake.graph]
+            return fake.graph
         error = evaluated[FAKE].error
         if error is not None:
             raise error
-        graphs = [evaluated[FAKE].graph]
-        if len(evaluated) > ALTERNATE:
-            if evaluated[ALTERNATE].error is None:
-                graphs.append(evaluated[ALTERNATE].graph)
-            else:  # a site's text refused the other algorithm: no alternates in this run
-                self.alternates = False
-        return graphs
+        return evaluated[FAKE].graph
 
     def _keep_needed(self, graph: Graph, pending: list[SiteRun]) -> list[SiteRun]:
         """Drop the extra sites no selected site's FOD consumes (unevaluated ones included):
@@ -246,23 +235,18 @@ class Resolver:
                 ready.append(run)
         return ready
 
-    def _builds(self, graph: Graph, fakes: list[Graph], ready: list[SiteRun]) -> list[Build]:
+    def _builds(self, graph: Graph, fake: Graph, ready: list[SiteRun]) -> list[Build]:
         """What to build for each ready site: its fake FODs, paired with their sentinel
-        twins; a second FOD of a name and mode from the alternate tree, where that gives it
-        an output path of its own. A site whose fetcher would download without TLS
-        verification is refused, not built."""
+        twins. A site whose fetcher would download without TLS verification is refused,
+        not built."""
         twins = [(run, graph[p]) for run in ready for p in run.drvs]
-        forms: list[dict[str, SiteRun]] = []
-        for fake in fakes:
-            # A waiting site's fake FOD consumes a ready one's: never a candidate.
-            marked = [p for p, d in fake.items() if _is_fake(d)]
-            consuming = evaluate.consumers(fake, marked)
-            candidates = [fake[p] for p in marked if p not in consuming]
-            forms.append(pairing.pair(twins, candidates))
-        main = forms[0]
+        # A waiting site's fake FOD consumes a ready one's: never a candidate.
+        marked = [p for p, d in fake.items() if _is_fake(d)]
+        consuming = evaluate.consumers(fake, marked)
+        paired = pairing.pair(twins, [fake[p] for p in marked if p not in consuming])
         builds: list[Build] = []
         for run in ready:
-            mine = [fakes[0][p] for p, r in main.items() if r is run]
+            mine = [fake[p] for p, r in paired.items() if r is run]
             if len(mine) != len(run.drvs):
                 self._set(run, Status.FAILED,
                           "could not find its FOD again with a fake hash; please report this")
@@ -274,30 +258,7 @@ class Resolver:
             else:
                 self._set(run, Status.QUEUED)
                 builds += [Build(d, run) for d in mine]
-        if len(forms) > 1:
-            builds = self._spread(builds, fakes[1], forms[1])
         return builds
-
-    @staticmethod
-    def _spread(builds: list[Build], alternate: Graph, paired: dict[str, SiteRun]) -> list[Build]:
-        """Give every second build of an output path the alternate tree's form of its FOD,
-        when that is a TLS-safe build of another output path."""
-        theirs: dict[SiteRun, list[Derivation]] = defaultdict(list)
-        for path, run in paired.items():
-            theirs[run].append(alternate[path])
-        seen: set[str] = set()
-        spread = []
-        for build in builds:
-            chosen = build
-            swap = next((d for d in theirs.get(build.run, [])
-                         if d.name == build.drv.name and not d.fetches_insecurely
-                         and not set(d.output_paths) & seen), None)
-            if set(build.drv.output_paths) & seen and swap is not None \
-                    and len(theirs[build.run]) == 1:
-                chosen = Build(swap, build.run)
-            seen.update(chosen.drv.output_paths)
-            spread.append(chosen)
-        return spread
 
     def _record(self, gots: dict[SiteRun, list[Hash]], graph: Graph) -> None:
         for run, values in gots.items():
