@@ -84,8 +84,8 @@ Labelled = tuple[str, Finding]  # the system a session checked for, and what it 
 def _row(finding: Finding) -> str:
     """A matrix row: a system-keyed binding's entries share one row, one column each."""
     site = finding.run.site
-    name = site.binding if site.platform is not None else site.attrpath
-    return f"{site.file.name}:{name}"
+    name = (site.binding or "(top level)") if site.platform is not None else site.attrpath
+    return f"{site.file.name}:{name}"  # "(top level)": a JSON file that is one system map
 
 
 def _differing(sessions: list[Session]) -> dict[str, dict[str, Hash]]:

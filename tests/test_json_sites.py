@@ -264,6 +264,10 @@ def test_update_check_and_list_a_json_shape(shapes: Path) -> None:
     assert rows["sources.json:cli.hash"]["truth"] == TRUE_CLI
     assert rows["hashes.json:x86_64-linux"]["truth"] == TRUE_X86
     assert "sources.json:9: cli.hash is stale" in out
+    matrix = json.loads(fodhash("check", "json-hashes.nix", "--json", cwd=shapes).stdout)["matrix"]
+    # A file that is one system map is one row, named as such (its binding is empty).
+    assert set(matrix) == {"hashes.json:(top level)", "sources.json:cli.hash",
+                           "sources.json:docs.sha256"}
     listed = fodhash("list", "json-hashes.nix", "--json", cwd=shapes)
     assert listed.returncode == 0, listed.stderr
     entries = {s["site"]: s for s in json.loads(listed.stdout)["targets"][0]["sites"]}
