@@ -10,6 +10,8 @@ once than Nix has build users for (or than --jobs allows).
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -61,6 +63,9 @@ class Builder:
     def build(self, builds: Sequence[Build], build_args: Callable[[SiteRun], tuple[str, ...]]
               ) -> dict[SiteRun, list[Hash]]:
         """Realise every build, lane after lane; the got: hashes of each site."""
+        builds = _own_paths(builds, build_args, self.remaining())
+        # A copy's output path is the same for the same FOD in every run (its declared hash
+        # is a digest of the .drv path), so an interrupted copy's leftover is found too.
         stale = nix.leftovers([o for b in builds for o in b.drv.output_paths])
         if stale:
             nix.remove_leftovers(stale)
@@ -68,7 +73,7 @@ class Builder:
             run.started = time.monotonic()
             self.set(run, Status.BUILDING)
         gots: dict[SiteRun, list[Hash]] = defaultdict(list)
-        for lane in lanes(_own_paths(builds, build_args, self.remaining())):
+        for lane in lanes(builds):
             by_args: dict[tuple[str, ...], list[Build]] = defaultdict(list)
             for build in lane:
                 by_args[build_args(build.run)].append(build)
@@ -77,7 +82,7 @@ class Builder:
         return gots
 
     def realise(self, builds: Sequence[Build], build_args: tuple[str, ...],
-                gots: dict[SiteRun, list[Hash]]) -> None:
+                gots: dict[SiteRun, list[Hash]], *, retried: bool = False) -> None:
         """One `nix-store --realise --keep-going`; every got: mapped to its site by .drv path."""
         by_path = {b.drv.path: b for b in builds}
         paths = list(by_path)
@@ -85,6 +90,14 @@ class Builder:
         self.count += len(paths)
         result = nix.realise(paths, jobs=jobs, on_line=self.events.log, nix_args=build_args,
                              timeout=self.remaining())
+        # An interrupted build can also leave `<true output path>.tmp`, which no one can name
+        # before the got: hash is known: Nix names it as it fails. Removed, the call runs again.
+        blocking = sorted({p for p in _LEFTOVER.findall(result.stdout) if os.path.lexists(p)}
+                          if not result.ok else ())
+        if blocking and not retried and nix.remove_leftovers(blocking):
+            self.count -= len(paths)
+            self.realise(builds, build_args, gots, retried=True)
+            return
         failures = {f.path: f for f in mismatch.parse_failures(result.stdout)}
         refusals = {r.path: r for r in mismatch.parse_refusals(result.stdout)}
         unbuildable = mismatch.parse_unbuildable(result.stdout)
@@ -142,6 +155,11 @@ class Builder:
         specified = found.specified.sri if found.specified else "?"
         return (f"FOD {name!r} ({found.path}), outside what this run updates, has a stale hash: "
                 f"specified {specified}, got {found.got.sri}.{where}")
+
+
+# "creating directory '/nix/store/…-source.tmp': File exists" (2.8), "reading from file
+# '/nix/store/…-source.tmp': Is a directory" (2.26).
+_LEFTOVER = re.compile(r"(/nix/store/[0-9a-z]{32}-[^'\"\s/:]+\.tmp)\b")
 
 
 def _own_paths(builds: Sequence[Build], build_args: Callable[[SiteRun], tuple[str, ...]],
