@@ -144,6 +144,9 @@ def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None =
     return ProcessResult(tuple(args), proc.returncode, stdout, stderr, time.monotonic() - start)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
 def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | None = None,
            timeout: float | None = None) -> ProcessResult:
     """Run a command under a pseudo-terminal (pexpect), handing each output line to `on_line`
@@ -154,11 +157,25 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
     log.debug("stream: %s", " ".join(argv))
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
-    child = pexpect.spawn(argv[0], argv[1:], cwd=str(cwd) if cwd else None, env=None,
-                          encoding="utf-8", codec_errors="replace", echo=False,
-                          dimensions=(50, 250))
+    # A stop signal (Ctrl-C, SIGTERM, SIGHUP) landing while pexpect forks would run fodhash's
+    # handler inside an at-fork callback, where Python (3.13 and later) prints and ignores the
+    # KeyboardInterrupt it raises: the stop would be lost and the run go on. So stop signals
+    # wait until the child exists (it unblocks them before it execs Nix), then arrive here.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+    def unblock() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    child = None
     chunks: list[str] = []
     try:
+        try:
+            child = pexpect.spawn(
+                argv[0], argv[1:], cwd=str(cwd) if cwd else None, env=None, encoding="utf-8",
+                codec_errors="replace", echo=False, dimensions=(50, 250),
+                preexec_fn=unblock)
+        finally:
+            unblock()  # a stop that came meanwhile is raised here
         while True:
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.01)
             index = child.expect(["\n", pexpect.EOF, pexpect.TIMEOUT], timeout=remaining)
@@ -174,10 +191,12 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
             else:
                 raise NixTimeout(timed_out(args, timeout))
     finally:
-        if child.isalive() and child.pid is not None:
-            _stop(child.pid, _child_exited(child))
-        child.delayafterclose = 0  # ptyprocess sleeps 0.1 s by default, per build call
-        child.close(force=True)
+        if child is not None:
+            if child.isalive() and child.pid is not None:
+                _stop(child.pid, _child_exited(child))
+            child.delayafterclose = 0  # ptyprocess sleeps 0.1 s by default, per build call
+            child.close(force=True)
+    assert child is not None
     code = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)
     return ProcessResult(tuple(args), code, "".join(chunks), "", time.monotonic() - start)
 
