@@ -38,11 +38,16 @@ def _escape(text: str) -> str:
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # unwinds like Ctrl-C: Nix stopped, exit 130
+    # The first stop unwinds like Ctrl-C (Nix stopped, scratch copies removed, exit 130); a
+    # later one (Ctrl-C pressed twice) is ignored, so that it cannot cut that cleanup short
+    # or escape the message as a bare KeyboardInterrupt.
+    for sig in _STOPS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
-# A closed terminal (SIGHUP) and a polite kill (SIGTERM) stop fodhash as Ctrl-C does.
-_STOPS = (signal.SIGTERM, signal.SIGHUP)
+# Ctrl-C, a closed terminal (SIGHUP) and a polite kill (SIGTERM) all stop fodhash alike.
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:
