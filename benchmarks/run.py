@@ -129,16 +129,11 @@ FULL = Plan(
           "warm-n5000": Shape(8, 2, 2.0, same_name=2, closure=5000)},
     startup_runs=20, example=True,
 )
-QUICK = Plan(
-    runs=2, recipe_runs=1,
-    cold={"cold-same": Shape(8, 2, 2.0, same_name=2),
-          "cold-unique": Shape(8, 2, 2.0, same_name=0),
-          "cold-all-same": Shape(8, 2, 2.0, same_name=4),
-          "cold-k32": Shape(16, 2, 2.0, same_name=2)},
-    recipe=("cold-same",),
-    warm={"warm-n0": Shape(8, 2, 2.0, same_name=2, closure=0),
-          "warm-n5000": Shape(8, 2, 2.0, same_name=2, closure=2000)},
-    startup_runs=10, example=False,
+# Fewer runs and smaller shapes: K=16 for the K=32 row, N=2000 for N=5000.
+QUICK = replace(
+    FULL, runs=2, recipe_runs=1, startup_runs=10, example=False,
+    cold=FULL.cold | {"cold-k32": replace(FULL.cold["cold-k32"], sites=16)},
+    warm=FULL.warm | {"warm-n5000": replace(FULL.warm["warm-n5000"], closure=2000)},
 )
 
 # The targets (checked in `rows`).

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -40,11 +39,14 @@ from fodhash.repo import find_root
 from fodhash.sites import (
     _FAKE_NAMES,
     _HASH_NAME,
-    MAX_FILE_SIZE,
+    _NOT_FOD_HASH,
+    _SYSTEM,
+    _SYSTEM_KEY,
     Site,
     locate_in_bytes,
     platform_slot,
     read_nix_file,
+    read_source_file,
 )
 from fodhash.syntax import parse
 
@@ -58,14 +60,10 @@ log = logging.getLogger(__name__)
 SUFFIX = ".json"
 # Keys that are never sites: Nix's own record of a locked input (flake.lock, and copies of
 # it) is not a FOD's hash.
-_NOT_SITES = {"narHash"}
 _NOT_FILES = {"flake.lock"}
-# A system key outside a hash-named key must name a system Nix knows (the keys of
-# `{"left-pad": "sha512-..."}` are package names, not platforms).
-_SYSTEM = re.compile(
-    r"^[a-z][a-z0-9_]*-(?:linux|darwin|freebsd|netbsd|openbsd|cygwin|windows|wasi|none|"
-    r"illumos|solaris|redox|genode|mmixware|ghcjs|uefi)$")
-_SYSTEM_UNDER_HASH = re.compile(r"^[a-z][a-z0-9_]*-[a-z][a-z0-9]*$")  # as sites._SYSTEM_KEY
+# A system key outside a hash-named key must name a system Nix knows (sites._SYSTEM: the keys
+# of `{"left-pad": "sha512-..."}` are package names, not platforms); under a hash-named key
+# any `cpu-os` key is one, as in a .nix file (sites._SYSTEM_KEY).
 
 
 def is_json(path: Path) -> bool:
@@ -85,25 +83,7 @@ def _parser() -> tree_sitter.Parser:
 
 def read_json_file(file: Path) -> bytes:
     """The bytes of a JSON file, with a clear error for what cannot be one."""
-    try:
-        size = file.stat().st_size
-        if size > MAX_FILE_SIZE:
-            raise UsageError(f"{file}: {size // 2**20} MiB is too large for a JSON file fodhash "
-                             f"edits (limit {MAX_FILE_SIZE // 2**20} MiB)")
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{file}: no such file; check the path (or `json` in "
-                         "fodhash.toml)") from None
-    except IsADirectoryError:
-        raise UsageError(f"{file}: is a directory; name a .json file") from None
-    except PermissionError:
-        raise UsageError(f"{file}: cannot be read (permission denied)") from None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{file}: is not valid UTF-8 (byte {err.start}); JSON files are "
-                         "UTF-8") from None
-    return data
+    return read_source_file(file, "JSON", key="json")
 
 
 def read_source(file: Path) -> bytes:
@@ -225,7 +205,7 @@ def _walk(file: Path, node: tree_sitter.Node, path: list[str], under: str | None
     hashes_beside = any(_SYSTEM.match(k) and _is_hash(v) for k, v, _ in pairs)
     for key, value, _ in pairs:
         here = [*path, key]
-        if key in _NOT_SITES or key in _FAKE_NAMES:
+        if key in _NOT_FOD_HASH or key in _FAKE_NAMES:
             continue
         if _HASH_NAME.search(key):
             if value.type == "string":
@@ -236,7 +216,7 @@ def _walk(file: Path, node: tree_sitter.Node, path: list[str], under: str | None
             else:
                 _walk(file, value, here, key, sites)
             continue
-        system = _SYSTEM_UNDER_HASH.match(key) if under else _SYSTEM.match(key)
+        system = _SYSTEM_KEY.match(key) if under else _SYSTEM.match(key)
         if system and value.type == "string":
             # An entry of a system-keyed object: `""` only beside real hashes, or in a hash key.
             site = _site(file, value, here, _join(path), key,

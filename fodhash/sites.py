@@ -19,13 +19,12 @@ if TYPE_CHECKING:
 _HASH_NAME = re.compile(r"(?:^|[a-z0-9])(?:[Hh]ash|[Ss]ha256|[Ss]ha512|[Ss]ha1|[Mm]d5)$")
 # Keys of a system-keyed attrset: x86_64-linux, aarch64-darwin, riscv64-linux, ...
 _SYSTEM_KEY = re.compile(r"^[a-z][a-z0-9_]*-[a-z][a-z0-9]*$")
-# A Nix system name, for a map of hashes bound under any name (`hashes.${system}`): an
-# architecture Nix knows and an operating system, so `{ foo-bar = "..."; }` is not one.
+# A Nix system name, for a map of hashes bound under any name (`hashes.${system}`, and the
+# keys of a JSON object): a cpu and an operating system Nix knows, so that `{ foo-bar = ...; }`
+# or `{"left-pad": ...}` (package names) is not one.
 _SYSTEM = re.compile(
-    r"^(?:x86_64|i[3-6]86|aarch64|armv[5-7]l|armv[67]|riscv(?:32|64)|powerpc(?:64)?(?:le)?"
-    r"|mips(?:64)?(?:el)?|s390x?|loongarch64|wasm(?:32|64)|m68k|microblaze(?:el)?|or1k|vc4"
-    r"|javascript|avr|arm)-(?:linux|darwin|freebsd|netbsd|openbsd|windows|cygwin|none|wasi"
-    r"|redox|genode|mmixware|ghcjs|solaris|illumos|uefi)$")
+    r"^[a-z][a-z0-9_]*-(?:linux|darwin|freebsd|netbsd|openbsd|cygwin|windows|wasi|none|"
+    r"illumos|solaris|redox|genode|mmixware|ghcjs|uefi)$")
 # A hash named for how the store verifies a fetched tree at evaluation (fetchTree, flake.lock):
 # no derivation has it as its output hash, so no build can tell it.
 _NOT_FOD_HASH = {"narHash"}
@@ -352,28 +351,34 @@ def locate_in_bytes(file: Path, source: bytes) -> list[Site]:
 MAX_FILE_SIZE = 32 * 1024 * 1024  # far above any hand-written or generated Nix file
 
 
-def read_nix_file(file: Path) -> bytes:
-    """The bytes of a Nix file, with a clear error for what cannot be one."""
+def read_source_file(file: Path, kind: str, *, key: str, too_large: str = "") -> bytes:
+    """The bytes of a `kind` ("Nix", "JSON") file of sites, with a clear error for what
+    cannot be one; `key` is the fodhash.toml key that names such files."""
     try:
         size = file.stat().st_size
         if size > MAX_FILE_SIZE:
-            raise UsageError(f"{file}: {size // 2**20} MiB is too large for a Nix file fodhash "
-                             f"edits (limit {MAX_FILE_SIZE // 2**20} MiB); name the file that "
-                             "holds the hash")
+            raise UsageError(f"{file}: {size // 2**20} MiB is too large for a {kind} file fodhash "
+                             f"edits (limit {MAX_FILE_SIZE // 2**20} MiB){too_large}")
         data = file.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"{file}: no such file; check the path (or `file` in fodhash.toml)") from None
+        raise UsageError(f"{file}: no such file; check the path (or `{key}` in fodhash.toml)") from None
     except IsADirectoryError:
-        raise UsageError(f"{file}: is a directory; name a .nix file") from None
+        raise UsageError(f"{file}: is a directory; name a .{kind.lower()} file") from None
     except PermissionError:
         raise UsageError(f"{file}: cannot be read (permission denied)") from None
-    if b"\0" in data:
+    if kind == "Nix" and b"\0" in data:  # (JSON's own parser names a NUL byte)
         raise UsageError(f"{file}: is a binary file, not Nix source")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise UsageError(f"{file}: is not valid UTF-8 (byte {err.start}); Nix files are UTF-8") from None
+        raise UsageError(f"{file}: is not valid UTF-8 (byte {err.start}); {kind} files are "
+                         "UTF-8") from None
     return data
+
+
+def read_nix_file(file: Path) -> bytes:
+    """The bytes of a Nix file, with a clear error for what cannot be one."""
+    return read_source_file(file, "Nix", key="file", too_large="; name the file that holds the hash")
 
 
 def locate(file: Path) -> list[Site]:
