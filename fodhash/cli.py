@@ -10,17 +10,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fodhash import cache_cmd, help
 from fodhash import version as installed_version
-from fodhash.boundary import console, guarded
+from fodhash.commands import cache as cache_cmd
 from fodhash.errors import UsageError
+from fodhash.ui import help
+from fodhash.ui.boundary import console, guarded
 
 # Each command imports what it runs when it runs: `--version`, `--help` and the completion
 # scripts pay for typer alone (docs/performance.md, "Start-up").
 # ruff: noqa: PLC0415
 if TYPE_CHECKING:
     from fodhash import config
-    from fodhash.place import Place
+    from fodhash.files.place import Place
 
 app = typer.Typer(
     name="fodhash",
@@ -91,7 +92,7 @@ def _targets(config_path: Path | None, names: list[str] | None,
 def _repository(cfg: config.Config, no_wait: bool, *,
                 copy: bool = True) -> AbstractContextManager[Place]:
     """The repository's lock and place (fodhash.place) for this command."""
-    from fodhash.place import open_place
+    from fodhash.files.place import open_place
 
     err = console(stderr=True)
     return open_place(cfg.root, wait=not no_wait, copy=copy,
@@ -122,8 +123,8 @@ def update_command(
              "per-platform attrset (platforms: --platform, default all configured).")] = False,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
-    from fodhash import update
-    from fodhash.runs import Options
+    from fodhash.commands import update
+    from fodhash.protocol.state import Options
 
     cfg, chosen = _targets(config_path, targets, all_targets)
     options = Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)
@@ -161,8 +162,8 @@ def check_command(
     no_wait: NoWaitOption = False,
 ) -> None:
     """Verify every hash against its true value; change no file. Exit 1 if any is stale."""
-    from fodhash import check
-    from fodhash.runs import Options
+    from fodhash.commands import check
+    from fodhash.protocol.state import Options
 
     if no_cache and cached_only:
         raise UsageError("--no-cache and --cached-only exclude each other")
@@ -199,7 +200,7 @@ def apply_command(
 ) -> None:
     """Patch sites from results computed elsewhere, or from the mismatches of a Nix log;
     refuse any that no longer match."""
-    from fodhash import apply, apply_log
+    from fodhash.commands import apply, apply_log
 
     if (log is None) == (not results):
         raise UsageError("give result files, or --log FILE, not both")
@@ -253,7 +254,7 @@ def list_command(
     no_wait: NoWaitOption = False,
 ) -> None:
     """Show the targets, their hash sites, and whether the cache holds their hashes."""
-    from fodhash import list_cmd
+    from fodhash.commands import list as list_cmd
 
     cfg, chosen = _targets(config_path, targets, not targets)
     with _repository(cfg, no_wait, copy=False):  # reads only
@@ -272,7 +273,7 @@ def init_command(
         "--force", help="Overwrite an existing fodhash.toml.")] = False,
 ) -> None:
     """Find the hash sites and how Nix reaches them; write a commented fodhash.toml."""
-    from fodhash import init_cmd
+    from fodhash.commands import init as init_cmd
 
     code = init_cmd.init(path or Path.cwd(), force=force, out=console(),
                          err=console(stderr=True))

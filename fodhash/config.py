@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from fodhash.errors import UsageError
-from fodhash.nix import Instantiation
-from fodhash.repo import find_root
+from fodhash.files.lock import find_root
+from fodhash.nix.process import Instantiation
 
 CONFIG_NAME = "fodhash.toml"
 _KEYS = {"file", "site", "build", "attr", "flake", "nix-args", "build-args", "json"}

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from fodhash.drv import read_closure, read_drv
+from fodhash.nix.derivations import read_closure, read_drv
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

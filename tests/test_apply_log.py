@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import FIXTURES, ROOT, copy_fixture, fodhash, snapshot
 
-from fodhash.mismatch import parse_mismatches
+from fodhash.nix.mismatch import parse_mismatches
 
 pytestmark = pytest.mark.nix
 

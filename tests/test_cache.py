@@ -18,8 +18,7 @@ import typer
 from helpers import ROOT
 from typer.testing import CliRunner
 
-from fodhash import cache_cmd
-from fodhash.cache import (
+from fodhash.cache.store import (
     FORMAT,
     VERSION,
     Entry,
@@ -28,9 +27,10 @@ from fodhash.cache import (
     checksum,
     key_for,
 )
-from fodhash.drv import parse_drv
+from fodhash.commands import cache as cache_cmd
 from fodhash.errors import UsageError
-from fodhash.hashes import Algo, Hash, nix32_encode
+from fodhash.hashes.encoding import Algo, Hash, nix32_encode
+from fodhash.nix.derivations import parse_drv
 
 LINUX = "x86_64-linux"
 DARWIN = "aarch64-darwin"
@@ -405,8 +405,8 @@ def test_import_refuses_conflicts_between_files(seeded: ResultCache, tmp_path: P
 WRITER = textwrap.dedent("""
     import hashlib, sys, time
     from pathlib import Path
-    from fodhash.cache import Entry, ResultCache
-    from fodhash.hashes import Algo, Hash
+    from fodhash.cache.store import Entry, ResultCache
+    from fodhash.hashes.encoding import Algo, Hash
 
     directory, worker, count, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
     while not Path(go).exists():  # start together, to collide

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import FIXTURES, copy_all_fixtures, copy_fixture, fodhash, snapshot
 
-from fodhash.cache import ResultCache
+from fodhash.cache.store import ResultCache
 
 pytestmark = pytest.mark.nix
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from helpers import FIXTURES, assert_fods_build_and_check, fodhash, fods_of, snapshot
 
-from fodhash.sites import locate_in_bytes
+from fodhash.sites.nix_file import locate_in_bytes
 
 pytestmark = pytest.mark.nix
 

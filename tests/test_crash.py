@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from helpers import FIXTURES, building_slowly, copy_fixture, fodhash, scratch_copies, snapshot
 
-from fodhash.hashes import Algo, canonical_fake_text, sentinel
-from fodhash.sites import locate_in_bytes
+from fodhash.hashes.encoding import Algo, canonical_fake_text, sentinel
+from fodhash.sites.nix_file import locate_in_bytes
 
 pytestmark = pytest.mark.nix
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from helpers import FIXTURES
 
-from fodhash.drv import parse_drv, read_closure
 from fodhash.errors import NixError
-from fodhash.hashes import Algo, Hash, parse_hash
+from fodhash.hashes.encoding import Algo, Hash, parse_hash
+from fodhash.nix.derivations import parse_drv, read_closure
 
 FOD = (
     'Derive([("out","/nix/store/kgs3-source","r:sha256",'

@@ -28,11 +28,11 @@ from helpers import (
     snapshot,
 )
 
-from fodhash.drv import read_drv
-from fodhash.journal import Journal
-from fodhash.patch import deferred_signals
+from fodhash.files.journal import Journal
+from fodhash.files.lock import find_root
+from fodhash.files.patch import deferred_signals
+from fodhash.nix.derivations import read_drv
 from fodhash.protocol import namesakes
-from fodhash.repo import find_root
 
 pytestmark = pytest.mark.nix
 

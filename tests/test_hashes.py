@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from fodhash.errors import HashError
-from fodhash.hashes import (
+from fodhash.hashes.encoding import (
     Algo,
     Encoding,
     Hash,

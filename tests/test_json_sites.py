@@ -13,10 +13,10 @@ from helpers import FIXTURES, assert_fods_build_and_check, fodhash, fods_of, sna
 
 from fodhash.config import load
 from fodhash.errors import UsageError
-from fodhash.hashes import Algo
-from fodhash.json_sites import json_platform_slot, locate_json, references
-from fodhash.patch import apply_edits
-from fodhash.sites import Site
+from fodhash.files.patch import apply_edits
+from fodhash.hashes.encoding import Algo
+from fodhash.sites.json_file import json_platform_slot, locate_json, references
+from fodhash.sites.nix_file import Site
 
 SHAPES = FIXTURES / "shapes"
 EXPECTED = json.loads((SHAPES / "expected.json").read_text())

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from fodhash.hashes import Algo, Hash, fake, parse_hash
-from fodhash.mismatch import (
+from fodhash.hashes.encoding import Algo, Hash, fake, parse_hash
+from fodhash.nix.mismatch import (
     BuildFailure,
     Mismatch,
     Refusal,

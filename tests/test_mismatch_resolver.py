@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from helpers import fodhash, fods_of, snapshot
 
-from fodhash import nix
-from fodhash.drv import Derivation
-from fodhash.hashes import Algo, Hash, fake
-from fodhash.mismatch import parse_mismatches, parse_refusals
+from fodhash.hashes.encoding import Algo, Hash, fake
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import Derivation
+from fodhash.nix.mismatch import parse_mismatches, parse_refusals
 from fodhash.protocol.build import Build, Builder
-from fodhash.runs import SiteRun, Status, silent
-from fodhash.sites import locate_in_bytes
+from fodhash.protocol.state import SiteRun, Status, silent
+from fodhash.sites.nix_file import locate_in_bytes
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 REFS = "/nix/store/9x0kn1nd53pd2rlj3kmkn3xrnhn1qfns-mn-refs.drv"

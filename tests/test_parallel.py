@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import assert_fods_build_and_check, fodhash, fods_of
 
-from fodhash.drv import read_drv
+from fodhash.nix.derivations import read_drv
 
 pytestmark = pytest.mark.nix
 

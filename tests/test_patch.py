@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fodhash.patch import ConflictError, Transaction, apply_edits, atomic_write
+from fodhash.files.patch import ConflictError, Transaction, apply_edits, atomic_write
 
 
 def test_apply_edits_changes_only_the_spans() -> None:

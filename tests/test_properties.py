@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fodhash.errors import HashError
-from fodhash.hashes import (
+from fodhash.files.patch import apply_edits
+from fodhash.hashes.encoding import (
     NIX32_ALPHABET,
     Algo,
     Encoding,
@@ -32,10 +33,9 @@ from fodhash.hashes import (
     parse_hash,
     sentinel,
 )
-from fodhash.mismatch import Mismatch, parse_mismatches
-from fodhash.patch import apply_edits
-from fodhash.sites import Site, locate_in_bytes, platform_slot
-from fodhash.syntax import parse
+from fodhash.nix.mismatch import Mismatch, parse_mismatches
+from fodhash.sites.nix_file import Site, locate_in_bytes, platform_slot
+from fodhash.sites.syntax import parse
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 

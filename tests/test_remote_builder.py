@@ -33,7 +33,7 @@ from remote_builder import (
     running_builder,
 )
 
-from fodhash.mismatch import parse_mismatches, parse_unbuildable
+from fodhash.nix.mismatch import parse_mismatches, parse_unbuildable
 
 pytestmark = pytest.mark.nix
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from fodhash import nix
-from fodhash.drv import Derivation
-from fodhash.hashes import Algo, fake, sentinel
+from fodhash.hashes.encoding import Algo, fake, sentinel
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import Derivation
 from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder, lanes
-from fodhash.runs import SiteRun, silent
-from fodhash.sites import locate_in_bytes
+from fodhash.protocol.state import SiteRun, silent
+from fodhash.sites.nix_file import locate_in_bytes
 
 SOURCE = b'{ a.hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; ' \
          b'b.hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; }'

@@ -8,8 +8,8 @@ import pytest
 from helpers import FIXTURES
 
 from fodhash.errors import UsageError
-from fodhash.hashes import Algo, parse_hash
-from fodhash.sites import Site, locate, locate_in_bytes, platform_slot, select
+from fodhash.hashes.encoding import Algo, parse_hash
+from fodhash.sites.nix_file import Site, locate, locate_in_bytes, platform_slot, select
 
 SRI = "sha256-EkLbqYe6pKM6WnvVxXy5lu6eEGf5uk987+w1jTb14/Q="
 

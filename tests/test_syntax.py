@@ -13,8 +13,8 @@ import pytest
 from helpers import FIXTURES
 
 from fodhash.errors import UsageError
-from fodhash.sites import locate, locate_in_bytes
-from fodhash.syntax import parse, syntax_error
+from fodhash.sites.nix_file import locate, locate_in_bytes
+from fodhash.sites.syntax import parse, syntax_error
 
 
 def nix_parses(file: Path, env: dict[str, str] | None = None) -> bool:

@@ -12,9 +12,9 @@ from rich.console import Console, RenderableType
 from typer.testing import CliRunner
 
 from fodhash import cli
-from fodhash.runs import SiteRun, Status
-from fodhash.sites import locate_in_bytes
-from fodhash.ui import LiveView
+from fodhash.protocol.state import SiteRun, Status
+from fodhash.sites.nix_file import locate_in_bytes
+from fodhash.ui.progress import LiveView
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 

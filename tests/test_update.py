@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import FIXTURES, assert_fods_build_and_check, fodhash, fods_of, snapshot, tracked_copy
 
-from fodhash.json_sites import locate_any, references
-from fodhash.patch import apply_edits
+from fodhash.files.patch import apply_edits
+from fodhash.sites.json_file import locate_any, references
 
 pytestmark = pytest.mark.nix
 

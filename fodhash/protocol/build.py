@@ -17,12 +17,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fodhash import mismatch, nix
-from fodhash.drv import Derivation
-from fodhash.hashes import Hash
+from fodhash.hashes.encoding import Hash
+from fodhash.nix import mismatch
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import Derivation
 from fodhash.protocol import namesakes
-from fodhash.runs import Events, SiteRun, Status
-from fodhash.sites import Site
+from fodhash.protocol.state import Events, SiteRun, Status
+from fodhash.sites.nix_file import Site
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from fodhash import nix
-from fodhash.drv import Derivation, read_closure
 from fodhash.errors import FodhashError
-from fodhash.nix import Instantiation
-from fodhash.runs import SiteRun
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import Derivation, read_closure
+from fodhash.nix.process import Instantiation
+from fodhash.protocol.state import SiteRun
 
 Graph = dict[str, Derivation]
 T = TypeVar("T")

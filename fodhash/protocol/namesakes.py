@@ -27,9 +27,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from fodhash import nix
-from fodhash.drv import Derivation, read_drv
-from fodhash.hashes import Hash
+from fodhash.hashes.encoding import Hash
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import Derivation, read_drv
 
 # Set by `derivation` itself, or meaning something to it that a copied string would not.
 _OWN = {"name", "system", "builder", "out", "outputs"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fodhash.drv import Derivation, difference
-from fodhash.runs import SiteRun
+from fodhash.nix.derivations import Derivation, difference
+from fodhash.protocol.state import SiteRun
 
 
 def pair(twins: Sequence[tuple[SiteRun, Derivation]],

@@ -11,11 +11,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from fodhash import nix
-from fodhash.cache import Entry, Results, key_for
-from fodhash.drv import Derivation
-from fodhash.hashes import Hash
-from fodhash.runs import FROM_CACHE, SiteRun, Status
+from fodhash.cache.store import Entry, Results, key_for
+from fodhash.hashes.encoding import Hash
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import Derivation
+from fodhash.protocol.state import FROM_CACHE, SiteRun, Status
 
 Graph = dict[str, Derivation]
 

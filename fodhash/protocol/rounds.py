@@ -20,17 +20,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from fodhash.cache import Results
+from fodhash.cache.store import Results
 from fodhash.config import Target
-from fodhash.drv import Derivation
-from fodhash.hashes import Hash
-from fodhash.nix import RESTORED, NixTimeout, merge
-from fodhash.patch import Document, Span, deferred_signals
+from fodhash.files.patch import Document, Span, deferred_signals
+from fodhash.hashes.encoding import Hash
+from fodhash.nix.derivations import Derivation
+from fodhash.nix.process import RESTORED, NixTimeout, merge
 from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.results import Lookups
-from fodhash.runs import FROM_CACHE, Events, Options, SiteRun, Status, not_evaluated, silent
-from fodhash.sites import Site
+from fodhash.protocol.state import FROM_CACHE, Events, Options, SiteRun, Status, not_evaluated, silent
+from fodhash.sites.nix_file import Site
 
 Graph = dict[str, Derivation]
 SentinelCheck = Callable[[Graph, list[SiteRun]], None]

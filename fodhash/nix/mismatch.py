@@ -17,7 +17,7 @@ from itertools import takewhile
 from typing import Any
 
 from fodhash.errors import HashError
-from fodhash.hashes import Algo, Hash, parse_hash
+from fodhash.hashes.encoding import Algo, Hash, parse_hash
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fodhash.cache import cache_dir
+from fodhash.cache.store import cache_dir
 from fodhash.errors import UsageError
-from fodhash.patch import atomic_write
+from fodhash.files.patch import atomic_write
 
 
 def _digest(data: bytes) -> str:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
-from fodhash import writeback
 from fodhash.errors import FodhashError
+from fodhash.files import writeback
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.errors import FodhashError, NixError, UsageError
-from fodhash.mismatch import strip_ansi
+from fodhash.nix.mismatch import strip_ansi
 
 if TYPE_CHECKING:
     import pexpect

@@ -13,15 +13,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fodhash import nix, report
-from fodhash.cache import ResultCache, write_export
+from fodhash.cache.store import ResultCache, write_export
 from fodhash.config import Config, Target
-from fodhash.hashes import Hash
-from fodhash.place import Place
-from fodhash.plan import Session, platform_dependent, platforms, resolve_all
-from fodhash.report import relative
-from fodhash.runs import Options, SiteRun, Status
-from fodhash.ui import label
+from fodhash.files.place import Place
+from fodhash.hashes.encoding import Hash
+from fodhash.nix import process as nix
+from fodhash.protocol.state import Options, SiteRun, Status
+from fodhash.run.sessions import Session, platform_dependent, platforms, resolve_all
+from fodhash.ui import report
+from fodhash.ui.progress import label
+from fodhash.ui.report import relative
 
 JSON_VERSION = 1
 

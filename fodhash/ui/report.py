@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fodhash.runs import SiteRun, Status
-from fodhash.ui import STYLES
+from fodhash.protocol.state import SiteRun, Status
+from fodhash.ui.progress import STYLES
 
 JSON_VERSION = 1
 

@@ -7,16 +7,17 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from fodhash import nix, report
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
-from fodhash.json_sites import is_json
-from fodhash.patch import Transaction
-from fodhash.place import Place
-from fodhash.plan import Session, platform_dependent, platforms, resolve_all
-from fodhash.runs import Options, Status
-from fodhash.sites import split_text, system_expression
-from fodhash.writeback import Outcome, write_back
+from fodhash.files.patch import Transaction
+from fodhash.files.place import Place
+from fodhash.files.writeback import Outcome, write_back
+from fodhash.nix import process as nix
+from fodhash.protocol.state import Options, Status
+from fodhash.run.sessions import Session, platform_dependent, platforms, resolve_all
+from fodhash.sites.json_file import is_json
+from fodhash.sites.nix_file import split_text, system_expression
+from fodhash.ui import report
 
 
 def write_results(place: Place, sessions: list[Session], err: Console) -> list[Outcome]:

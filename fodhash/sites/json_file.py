@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.errors import HashError, UsageError
-from fodhash.hashes import Algo, Encoding, parse_hash
-from fodhash.repo import find_root
-from fodhash.sites import (
+from fodhash.files.lock import find_root
+from fodhash.hashes.encoding import Algo, Encoding, parse_hash
+from fodhash.sites.nix_file import (
     _FAKE_NAMES,
     _HASH_NAME,
     _NOT_FOD_HASH,
@@ -48,7 +48,7 @@ from fodhash.sites import (
     read_nix_file,
     read_source_file,
 )
-from fodhash.syntax import parse
+from fodhash.sites.syntax import parse
 
 if TYPE_CHECKING:
     import tree_sitter

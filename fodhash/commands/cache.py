@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from fodhash import help
-from fodhash.boundary import console, guarded
+from fodhash.ui import help
+from fodhash.ui.boundary import console, guarded
 
 # Each command imports the cache (diskcache, SQLite) and rich when it runs: `fodhash --help`
 # never does.
@@ -52,7 +52,7 @@ def _scope(platform: str | None) -> str:
 @guarded
 def info() -> None:
     """Where the cache is, how big it is, and how many hashes it holds per platform."""
-    from fodhash.cache import ResultCache
+    from fodhash.cache.store import ResultCache
 
     with ResultCache() as cache:
         found = cache.info()
@@ -74,7 +74,7 @@ def info() -> None:
 def clear(platform: PlatformOption = None) -> None:
     """Remove every cached hash (or only those of one platform); a damaged cache database is
     replaced by an empty one."""
-    from fodhash.cache import ResultCache
+    from fodhash.cache.store import ResultCache
 
     with ResultCache(rebuild=platform is None) as cache:
         removed = cache.clear(platform)
@@ -89,7 +89,7 @@ def export(
     platform: PlatformOption = None,
 ) -> None:
     """Write the cached hashes to a JSON file (a CI artifact for another machine, say)."""
-    from fodhash.cache import ResultCache
+    from fodhash.cache.store import ResultCache
 
     with ResultCache() as cache:
         count = cache.export(file, platform)
@@ -105,7 +105,7 @@ def import_(
 ) -> None:
     """Add the hashes of exported files to the cache: all files are checked first, and a bad
     file imports nothing."""
-    from fodhash.cache import ResultCache
+    from fodhash.cache.store import ResultCache
 
     with ResultCache() as cache:
         count = cache.import_files(files)

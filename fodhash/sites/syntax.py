@@ -20,8 +20,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fodhash import nix
 from fodhash.errors import UsageError
+from fodhash.nix import process as nix
 
 if TYPE_CHECKING:
     import tree_sitter

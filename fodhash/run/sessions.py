@@ -9,18 +9,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from fodhash import nix
-from fodhash.cache import ResultCache, Results
+from fodhash.cache.store import ResultCache, Results
 from fodhash.config import Config, Platform, Target
 from fodhash.errors import UsageError
-from fodhash.hashes import Hash
-from fodhash.json_sites import read_source, sites_of, slot_any
-from fodhash.patch import Transaction, apply_edits
-from fodhash.place import Place, Unfaithful, check_copy
+from fodhash.files.patch import Transaction, apply_edits
+from fodhash.files.place import Place, Unfaithful, check_copy
+from fodhash.hashes.encoding import Hash
+from fodhash.nix import process as nix
 from fodhash.protocol import Resolver, Tree
-from fodhash.runs import Options, SiteRun
-from fodhash.sites import Site, select
-from fodhash.ui import view
+from fodhash.protocol.state import Options, SiteRun
+from fodhash.sites.json_file import read_source, sites_of, slot_any
+from fodhash.sites.nix_file import Site, select
+from fodhash.ui.progress import view
 
 
 @dataclass

@@ -23,15 +23,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fodhash import nix
 from fodhash.config import CONFIG_NAME
-from fodhash.drv import read_closure
 from fodhash.errors import FodhashError, UsageError
-from fodhash.hashes import Hash, sentinel
-from fodhash.patch import apply_edits, atomic_write
-from fodhash.repo import find_root
-from fodhash.sites import Site, locate_in_bytes, read_nix_file
-from fodhash.workspace import workspace
+from fodhash.files.lock import find_root
+from fodhash.files.patch import apply_edits, atomic_write
+from fodhash.files.scratch import workspace
+from fodhash.hashes.encoding import Hash, sentinel
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import read_closure
+from fodhash.sites.nix_file import Site, locate_in_bytes, read_nix_file
 
 EVAL_TIMEOUT = 120.0  # seconds for one entry point's evaluation
 MAX_ATTRS = 500  # an attribute set larger than this is a package set (nixpkgs), not targets

@@ -37,19 +37,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fodhash import nix
 from fodhash.config import Config, Target
-from fodhash.drv import Derivation, difference, read_closure
 from fodhash.errors import FodhashError, UsageError
-from fodhash.hashes import Hash, sentinel
-from fodhash.mismatch import Mismatch, parse_mismatches
-from fodhash.patch import Span, apply_edits, atomic_write
-from fodhash.plan import local_system, plan
-from fodhash.repo import find_root
-from fodhash.report import relative
-from fodhash.sites import Site
-from fodhash.workspace import workspace
-from fodhash.writeback import Change, write_back
+from fodhash.files.lock import find_root
+from fodhash.files.patch import Span, apply_edits, atomic_write
+from fodhash.files.scratch import workspace
+from fodhash.files.writeback import Change, write_back
+from fodhash.hashes.encoding import Hash, sentinel
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import Derivation, difference, read_closure
+from fodhash.nix.mismatch import Mismatch, parse_mismatches
+from fodhash.run.sessions import local_system, plan
+from fodhash.sites.nix_file import Site
+from fodhash.ui.report import relative
 
 TRUST_FLAG = "--trust-unverified-downloads"
 

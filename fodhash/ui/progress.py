@@ -10,8 +10,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from fodhash.mismatch import progress_line
-from fodhash.runs import SiteRun, Status
+from fodhash.nix.mismatch import progress_line
+from fodhash.protocol.state import SiteRun, Status
 
 STYLES = {
     Status.PENDING: "dim",

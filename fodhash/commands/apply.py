@@ -13,15 +13,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fodhash import report
-from fodhash.cache import Entry, FileResults, read_file
+from fodhash.cache.store import Entry, FileResults, read_file
 from fodhash.config import Config, Target
 from fodhash.errors import FodhashError, UsageError
-from fodhash.patch import Span, apply_edits
-from fodhash.place import Place
-from fodhash.plan import Session, local_system, resolve_all
-from fodhash.runs import Options, SiteRun, Status
-from fodhash.writeback import Change, write_back
+from fodhash.files.patch import Span, apply_edits
+from fodhash.files.place import Place
+from fodhash.files.writeback import Change, write_back
+from fodhash.protocol.state import Options, SiteRun, Status
+from fodhash.run.sessions import Session, local_system, resolve_all
+from fodhash.ui import report
 
 
 class RefusedError(FodhashError):

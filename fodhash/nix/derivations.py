@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fodhash.errors import NixError
-from fodhash.hashes import Algo, Hash
+from fodhash.hashes.encoding import Algo, Hash
 
 # Environment variables that nixpkgs fetchers set differently for a fake hash than for a
 # real one (fetchurl, fetchgit: SSL_CERT_FILE is the CA bundle only for a fake): ignore

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fodhash.patch import TEMP_SUFFIX, atomic_write, deferred_signals
+from fodhash.files.patch import TEMP_SUFFIX, atomic_write, deferred_signals
 
 # Every file this process has written its final bytes into: the exit message after an
 # interrupt says truthfully what each file holds.

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.errors import HashError, UsageError
-from fodhash.hashes import Algo, Hash, HashText, parse_hash
-from fodhash.syntax import judge, parse
+from fodhash.hashes.encoding import Algo, Hash, HashText, parse_hash
+from fodhash.sites.syntax import judge, parse
 
 if TYPE_CHECKING:
     import tree_sitter

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 import diskcache  # type: ignore[import-untyped]
 
-from fodhash.drv import Derivation
 from fodhash.errors import FodhashError, HashError, UsageError
-from fodhash.hashes import Encoding, Hash, parse_hash
-from fodhash.patch import atomic_write
+from fodhash.files.patch import atomic_write
+from fodhash.hashes.encoding import Encoding, Hash, parse_hash
+from fodhash.nix.derivations import Derivation
 
 log = logging.getLogger(__name__)
 DATABASE = "cache.db"  # diskcache's SQLite file in the cache folder

@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fodhash.config import Target
-from fodhash.drv import Derivation
 from fodhash.errors import FodhashError
-from fodhash.journal import Journal
-from fodhash.json_sites import read_source
-from fodhash.patch import Recorder
-from fodhash.repo import find_root, locked
-from fodhash.runs import SiteRun
-from fodhash.sites import Site
-from fodhash.workspace import Workspace, sweep, workspace
-from fodhash.writeback import Change
+from fodhash.files.journal import Journal
+from fodhash.files.lock import find_root, locked
+from fodhash.files.patch import Recorder
+from fodhash.files.scratch import Workspace, sweep, workspace
+from fodhash.files.writeback import Change
+from fodhash.nix.derivations import Derivation
+from fodhash.protocol.state import SiteRun
+from fodhash.sites.json_file import read_source
+from fodhash.sites.nix_file import Site
 
 
 class Unfaithful(FodhashError):

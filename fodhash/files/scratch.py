@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fodhash.cache import cache_dir
+from fodhash.cache.store import cache_dir
 from fodhash.config import Target
 from fodhash.errors import FodhashError
 

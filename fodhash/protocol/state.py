@@ -7,8 +7,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fodhash.hashes import Hash, canonical_fake_text, sentinel
-from fodhash.sites import Site
+from fodhash.hashes.encoding import Hash, canonical_fake_text, sentinel
+from fodhash.sites.nix_file import Site
 
 
 class Status(enum.StrEnum):

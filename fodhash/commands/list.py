@@ -22,14 +22,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fodhash import nix
-from fodhash.cache import ResultCache, Results, key_for
+from fodhash.cache.store import ResultCache, Results, key_for
 from fodhash.config import Config, Target
-from fodhash.drv import Derivation, read_closure
 from fodhash.errors import FodhashError
-from fodhash.json_sites import sites_of
-from fodhash.report import relative
-from fodhash.sites import Site, select
+from fodhash.nix import process as nix
+from fodhash.nix.derivations import Derivation, read_closure
+from fodhash.sites.json_file import sites_of
+from fodhash.sites.nix_file import Site, select
+from fodhash.ui.report import relative
 
 JSON_VERSION = 1
 

@@ -1,0 +1,1 @@
+"""Hash sites: where the hashes are in Nix and JSON files, and which of them a target has."""

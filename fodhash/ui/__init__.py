@@ -1,0 +1,1 @@
+"""What the user sees: the error boundary, the help screens, progress while Nix runs, reports."""
