@@ -1,4 +1,4 @@
-"""The command line: parse arguments, call one command module, map errors to exit codes."""
+"""The command line: parse arguments, call one command (fodhash.commands), map errors to exit codes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fodhash import version as installed_version
-from fodhash.commands import cache as cache_cmd
 from fodhash.errors import UsageError
 from fodhash.ui import help
 from fodhash.ui.boundary import console, guarded
@@ -91,7 +90,7 @@ def _targets(config_path: Path | None, names: list[str] | None,
 
 def _repository(cfg: config.Config, no_wait: bool, *,
                 copy: bool = True) -> AbstractContextManager[Place]:
-    """The repository's lock and place (fodhash.place) for this command."""
+    """The repository's lock and place (fodhash.files.place) for this command."""
     from fodhash.files.place import open_place
 
     err = console(stderr=True)
@@ -234,11 +233,10 @@ def _read_log(name: str) -> str:
 @guarded
 def restore_command(config_path: ConfigOption = None, no_wait: NoWaitOption = False) -> None:
     """Undo the edits of a fodhash run that was killed (every command does this first)."""
+    from fodhash.commands.restore import restore
+
     cfg = _load_config(config_path)
-    with _repository(cfg, no_wait, copy=False):
-        pass
-    console(stderr=True).print(f"{cfg.root}: no edit of a killed run is left", markup=False,
-                               highlight=False)
+    raise typer.Exit(restore(cfg, err=console(stderr=True), wait=not no_wait))
 
 
 @app.command("list", cls=help.Command)
@@ -254,12 +252,11 @@ def list_command(
     no_wait: NoWaitOption = False,
 ) -> None:
     """Show the targets, their hash sites, and whether the cache holds their hashes."""
-    from fodhash.commands import list as list_cmd
+    from fodhash.commands.list import list_targets
 
     cfg, chosen = _targets(config_path, targets, not targets)
     with _repository(cfg, no_wait, copy=False):  # reads only
-        code = list_cmd.list_targets(chosen, cfg, out=console(), as_json=as_json,
-                                     platform=platform)
+        code = list_targets(chosen, cfg, out=console(), as_json=as_json, platform=platform)
     raise typer.Exit(code)
 
 
@@ -273,14 +270,71 @@ def init_command(
         "--force", help="Overwrite an existing fodhash.toml.")] = False,
 ) -> None:
     """Find the hash sites and how Nix reaches them; write a commented fodhash.toml."""
-    from fodhash.commands import init as init_cmd
+    from fodhash.commands import init
 
-    code = init_cmd.init(path or Path.cwd(), force=force, out=console(),
-                         err=console(stderr=True))
+    code = init.init(path or Path.cwd(), force=force, out=console(), err=console(stderr=True))
     raise typer.Exit(code)
 
 
-app.add_typer(cache_cmd.app, name="cache")
+# ---- fodhash cache ... ----------------------------------------------------------------------
+
+cache_app = typer.Typer(
+    help="Show, clear, export and import the cache of resolved hashes.",
+    no_args_is_help=True,
+    **help.SETTINGS,
+)
+app.add_typer(cache_app, name="cache")
+
+CachePlatformOption = Annotated[
+    str | None,
+    typer.Option("--platform", metavar="SYSTEM",
+                 help="Only entries of this platform, e.g. x86_64-linux."),
+]
+
+
+@cache_app.command("info", cls=help.Command)
+@guarded
+def cache_info_command() -> None:
+    """Where the cache is, how big it is, and how many hashes it holds per platform."""
+    from fodhash.commands import cache
+
+    raise typer.Exit(cache.info(out=console()))
+
+
+@cache_app.command("clear", cls=help.Command)
+@guarded
+def cache_clear_command(platform: CachePlatformOption = None) -> None:
+    """Remove every cached hash (or only those of one platform); a damaged cache database is
+    replaced by an empty one."""
+    from fodhash.commands import cache
+
+    raise typer.Exit(cache.clear(platform, out=console()))
+
+
+@cache_app.command("export", cls=help.Command)
+@guarded
+def cache_export_command(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="JSON file to write (docs/cache-format.md).",
+                                         dir_okay=False, show_default=False)],
+    platform: CachePlatformOption = None,
+) -> None:
+    """Write the cached hashes to a JSON file (a CI artifact for another machine, say)."""
+    from fodhash.commands import cache
+
+    raise typer.Exit(cache.export(file, platform, out=console()))
+
+
+@cache_app.command("import", cls=help.Command)
+@guarded
+def cache_import_command(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="JSON files written by `fodhash cache "
+                                                     "export`.", show_default=False)],
+) -> None:
+    """Add the hashes of exported files to the cache: all files are checked first, and a bad
+    file imports nothing."""
+    from fodhash.commands import cache
+
+    raise typer.Exit(cache.import_files(files, out=console()))
 
 
 def main() -> None:

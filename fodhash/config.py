@@ -1,4 +1,4 @@
-"""fodhash.toml: find it, validate it, and turn names and paths into targets."""
+"""fodhash.toml: find it and the repository's root, validate it, turn names and paths into targets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fodhash.errors import UsageError
-from fodhash.files.lock import find_root
-from fodhash.nix.process import Instantiation
+from fodhash.nix.calls import Instantiation
 
 CONFIG_NAME = "fodhash.toml"
 _KEYS = {"file", "site", "build", "attr", "flake", "nix-args", "build-args", "json"}
@@ -25,7 +24,7 @@ class Target:
     instantiation: Instantiation
     build_args: tuple[str, ...] = ()  # extra arguments for `nix-store --realise`
     # JSON files holding hash sites of this target besides those its file reads
-    # (fodhash.json_sites): fodhash.toml's `json`, the top-level list first.
+    # (fodhash.sites.target): fodhash.toml's `json`, the top-level list first.
     json: tuple[Path, ...] = ()
 
 
@@ -83,6 +82,17 @@ class Config:
             f"platform {system!r} is not the local one ({local}) and fodhash.toml has no "
             f"[platforms.{system}] telling how to evaluate and build for it (configured: {known})"
         )
+
+
+def find_root(start: Path) -> Path:
+    """The repository's root: the git work tree holding `start` (found by walking up for
+    `.git`), else `start` itself (both resolved): the folder of fodhash.toml, or the working
+    directory without one."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
 
 
 def find_config(start: Path) -> Path | None:

@@ -18,17 +18,11 @@ import typer
 from helpers import ROOT
 from typer.testing import CliRunner
 
-from fodhash.cache.store import (
-    FORMAT,
-    VERSION,
-    Entry,
-    ResultCache,
-    cache_dir,
-    checksum,
-    key_for,
-)
-from fodhash.commands import cache as cache_cmd
+from fodhash.cache.export import FORMAT, VERSION, Entry, checksum
+from fodhash.cache.store import ResultCache, key_for
+from fodhash.cli import cache_app
 from fodhash.errors import UsageError
+from fodhash.files.dirs import cache_dir
 from fodhash.hashes.encoding import Algo, Hash, nix32_encode
 from fodhash.nix.derivations import parse_drv
 
@@ -405,7 +399,8 @@ def test_import_refuses_conflicts_between_files(seeded: ResultCache, tmp_path: P
 WRITER = textwrap.dedent("""
     import hashlib, sys, time
     from pathlib import Path
-    from fodhash.cache.store import Entry, ResultCache
+    from fodhash.cache.export import Entry
+    from fodhash.cache.store import ResultCache
     from fodhash.hashes.encoding import Algo, Hash
 
     directory, worker, count, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -451,7 +446,7 @@ def test_concurrent_processes_lose_no_entry(tmp_path: Path) -> None:
 @pytest.fixture
 def cli() -> Callable[..., Any]:
     root = typer.Typer()
-    root.add_typer(cache_cmd.app, name="cache")
+    root.add_typer(cache_app, name="cache")
 
     @root.callback()
     def _root() -> None:

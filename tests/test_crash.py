@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from helpers import FIXTURES, building_slowly, copy_fixture, fodhash, scratch_copies, snapshot
 
-from fodhash.hashes.encoding import Algo, canonical_fake_text, sentinel
+from fodhash.hashes.encoding import Algo
+from fodhash.hashes.fakes import canonical_fake_text, sentinel
 from fodhash.sites.nix_file import locate_in_bytes
 
 pytestmark = pytest.mark.nix

@@ -28,8 +28,8 @@ from helpers import (
     snapshot,
 )
 
+from fodhash.config import find_root
 from fodhash.files.journal import Journal
-from fodhash.files.lock import find_root
 from fodhash.files.patch import deferred_signals
 from fodhash.nix.derivations import read_drv
 from fodhash.protocol import namesakes

@@ -7,17 +7,8 @@ import subprocess
 import pytest
 
 from fodhash.errors import HashError
-from fodhash.hashes.encoding import (
-    Algo,
-    Encoding,
-    Hash,
-    canonical_fake_text,
-    fake,
-    nix32_decode,
-    nix32_encode,
-    parse_hash,
-    sentinel,
-)
+from fodhash.hashes.encoding import Algo, Encoding, Hash, nix32_decode, nix32_encode, parse_hash
+from fodhash.hashes.fakes import canonical_fake_text, fake, sentinel
 
 SRI = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="
 

@@ -15,8 +15,9 @@ from fodhash.config import load
 from fodhash.errors import UsageError
 from fodhash.files.patch import apply_edits
 from fodhash.hashes.encoding import Algo
-from fodhash.sites.json_file import json_platform_slot, locate_json, references
-from fodhash.sites.nix_file import Site
+from fodhash.sites.json_file import json_platform_slot, locate_json
+from fodhash.sites.site import Site
+from fodhash.sites.target import references
 
 SHAPES = FIXTURES / "shapes"
 EXPECTED = json.loads((SHAPES / "expected.json").read_text())

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from fodhash.hashes.encoding import Algo, Hash, fake, parse_hash
+from fodhash.hashes.encoding import Algo, Hash, parse_hash
+from fodhash.hashes.fakes import fake
 from fodhash.nix.mismatch import (
     BuildFailure,
     Mismatch,

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from helpers import fodhash, fods_of, snapshot
 
-from fodhash.hashes.encoding import Algo, Hash, fake
-from fodhash.nix import process as nix
+from fodhash.hashes.encoding import Algo, Hash
+from fodhash.hashes.fakes import fake
+from fodhash.nix import process
 from fodhash.nix.derivations import Derivation
 from fodhash.nix.mismatch import parse_mismatches, parse_refusals
 from fodhash.protocol.build import Build, Builder
@@ -41,14 +42,14 @@ def realise_recorded(monkeypatch: pytest.MonkeyPatch, name: str, paths: list[str
     `calls`: receives the derivations of each `nix-store --realise`."""
     outputs = [(TRANSCRIPTS / name).read_bytes().decode(), *then]
 
-    def realise(drvs: list[str], **_: object) -> nix.ProcessResult:
+    def realise(drvs: list[str], **_: object) -> process.ProcessResult:
         if calls is not None:
             calls.append(list(drvs))
         output = outputs.pop(0)
-        return nix.ProcessResult(("nix-store", "--realise", *drvs), 102, output, "", 0.1)
+        return process.ProcessResult(("nix-store", "--realise", *drvs), 102, output, "", 0.1)
 
-    monkeypatch.setattr(nix, "realise", realise)
-    monkeypatch.setattr(nix, "build_log", lambda drv, lines=25: "")
+    monkeypatch.setattr("fodhash.nix.calls.realise", realise)
+    monkeypatch.setattr("fodhash.nix.calls.build_log", lambda drv, lines=25: "")
     source = "{ " + " ".join(f'f{i}.hash = "sha256-{"A" * 43}=";' for i in range(len(paths))) + " }"
     sites = locate_in_bytes(Path("x.nix"), source.encode())
     fakes = {path: SiteRun("t", site, i) for i, (path, site) in enumerate(zip(paths, sites,

@@ -25,16 +25,15 @@ from fodhash.hashes.encoding import (
     Encoding,
     Hash,
     HashText,
-    canonical_fake_text,
-    fake,
     nix32_decode,
     nix32_encode,
     nix32_len,
     parse_hash,
-    sentinel,
 )
+from fodhash.hashes.fakes import canonical_fake_text, fake, sentinel
 from fodhash.nix.mismatch import Mismatch, parse_mismatches
-from fodhash.sites.nix_file import Site, locate_in_bytes, platform_slot
+from fodhash.sites.nix_file import locate_in_bytes, platform_slot
+from fodhash.sites.site import Site
 from fodhash.sites.syntax import parse
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"

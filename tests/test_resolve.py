@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fodhash.hashes.encoding import Algo, fake, sentinel
-from fodhash.nix import process as nix
+from fodhash.hashes.encoding import Algo
+from fodhash.hashes.fakes import fake, sentinel
+from fodhash.nix import calls, process
 from fodhash.nix.derivations import Derivation
 from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder, lanes
@@ -93,12 +94,12 @@ def test_the_dependency_index_is_one_pass_and_any_depth() -> None:
 def test_never_more_builds_at_once_than_nix_has_build_users(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[int] = []
 
-    def realise(paths: list[str], *, jobs: int, **_: object) -> nix.ProcessResult:
+    def realise(paths: list[str], *, jobs: int, **_: object) -> process.ProcessResult:
         asked.append(jobs)
-        return nix.ProcessResult(("nix-store",), 0, "", "", 0.0)
+        return process.ProcessResult(("nix-store",), 0, "", "", 0.0)
 
-    monkeypatch.setattr(nix, "realise", realise)
-    monkeypatch.setattr(nix, "build_slots", lambda: 3)
+    monkeypatch.setattr(calls, "realise", realise)
+    monkeypatch.setattr(calls, "build_slots", lambda: 3)
     runs_ = [SiteRun("t", s, i) for i, s in enumerate(locate_in_bytes(Path("x.nix"), b"{ " + b" ".join(
         b'f%d.hash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=";' % i for i in range(5))
         + b" }"))]

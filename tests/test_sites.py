@@ -9,7 +9,8 @@ from helpers import FIXTURES
 
 from fodhash.errors import UsageError
 from fodhash.hashes.encoding import Algo, parse_hash
-from fodhash.sites.nix_file import Site, locate, locate_in_bytes, platform_slot, select
+from fodhash.sites.nix_file import locate, locate_in_bytes, platform_slot
+from fodhash.sites.site import Site, select
 
 SRI = "sha256-EkLbqYe6pKM6WnvVxXy5lu6eEGf5uk987+w1jTb14/Q="
 

@@ -11,7 +11,7 @@ import pytest
 from helpers import FIXTURES, assert_fods_build_and_check, fodhash, fods_of, snapshot, tracked_copy
 
 from fodhash.files.patch import apply_edits
-from fodhash.sites.json_file import locate_any, references
+from fodhash.sites.target import locate_any, references
 
 pytestmark = pytest.mark.nix
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fodhash.cache.store import Entry, FileResults, read_file
+from fodhash.cache.export import Entry, FileResults, read_file
 from fodhash.config import Config, Target
 from fodhash.errors import FodhashError, UsageError
 from fodhash.files.patch import Span, apply_edits

@@ -16,8 +16,9 @@ edit, and each gets the sound answer rather than the cheap one:
   there: a FOD whose hash is a site's sentinel takes its hash from that site. The log's FOD
   is paired with its sentinel twin by name, system and algorithm and, where names repeat
   (every fetcher's output is called `source`), by the closest derivation
-  (fodhash.drv.difference, which ignores what fetchers change for a fake hash); the twin's
-  site must hold the log's `specified:` hash (or a placeholder for the all-zero one).
+  (fodhash.nix.derivations.difference, which ignores what fetchers change for a fake hash);
+  the twin's site must hold the log's `specified:` hash (or a placeholder for the all-zero
+  one).
 
 A `got:` is trusted only when `specified:` was the all-zero hash (`""`, `lib.fakeHash`,
 `lib.fakeSha256`, `lib.fakeSha512`) and the derivation does not fetch without TLS checks:
@@ -37,18 +38,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fodhash.config import Config, Target
+from fodhash.config import Config, Target, find_root
 from fodhash.errors import FodhashError, UsageError
-from fodhash.files.lock import find_root
 from fodhash.files.patch import Span, apply_edits, atomic_write
 from fodhash.files.scratch import workspace
 from fodhash.files.writeback import Change, write_back
-from fodhash.hashes.encoding import Hash, sentinel
-from fodhash.nix import process as nix
+from fodhash.hashes.encoding import Hash
+from fodhash.hashes.fakes import sentinel
+from fodhash.nix import calls, process
 from fodhash.nix.derivations import Derivation, difference, read_closure
 from fodhash.nix.mismatch import Mismatch, parse_mismatches
-from fodhash.run.sessions import local_system, plan
-from fodhash.sites.nix_file import Site
+from fodhash.run.plan import plan
+from fodhash.run.sessions import local_system
+from fodhash.sites.site import Site
 from fodhash.ui.report import relative
 
 TRUST_FLAG = "--trust-unverified-downloads"
@@ -68,7 +70,7 @@ class Mapped:
 
 
 def _evaluate(targets: list[Target]) -> dict[str, Derivation]:
-    tops = nix.instantiate_all(nix.merge([t.instantiation for t in targets]))
+    tops = calls.instantiate_all(calls.merge([t.instantiation for t in targets]))
     graph = read_closure(sorted({p for ps in tops.values() for p in ps}))
     return {p: d for p, d in graph.items() if d.output_hash is not None}
 
@@ -83,7 +85,7 @@ def _sentinel_fods(targets: list[Target], sites: list[Site], sources: dict[Path,
         value = sentinel(site.algo, len(owner))
         owner[value] = site
         edits[site.file][(site.start, site.end)] = site.render(value)
-    # The protocol's scratch copy (fodhash.workspace): the same folder name and git state as
+    # The protocol's scratch copy (fodhash.files.scratch): the same folder name and git state as
     # the repository, so that the targets evaluate to the derivations the log names.
     with workspace(top) as space:
         space.materialize()
@@ -129,7 +131,7 @@ def map_log(text: str, targets: list[Target], config: Config, *,
     if not found:
         raise UsageError("the log holds no hash mismatch (`hash mismatch in fixed-output "
                          "derivation` with `specified:` and `got:`)")
-    nix.require("nix-instantiate")
+    process.require("nix-instantiate")
     work = plan(targets, lambda: [])
     sites = [site for _, site in work.selected]
     current = _evaluate(targets)

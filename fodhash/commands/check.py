@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fodhash.cache.store import ResultCache, write_export
+from fodhash.cache.export import write_export
+from fodhash.cache.store import ResultCache
 from fodhash.config import Config, Target
 from fodhash.files.place import Place
 from fodhash.hashes.encoding import Hash
-from fodhash.nix import process as nix
+from fodhash.nix import calls
 from fodhash.protocol.state import Options, SiteRun, Status
 from fodhash.run.sessions import Session, platform_dependent, platforms, resolve_all
 from fodhash.ui import report
@@ -102,8 +103,8 @@ def _json(labelled: list[Labelled], root: Path, stats: dict[str, int],
         matrix.setdefault(_row(finding), {})[system] = str(finding.verdict)
     return {
         "version": JSON_VERSION,
-        "system": nix.current_system(),
-        "nix": nix.version(),
+        "system": calls.current_system(),
+        "nix": calls.version(),
         "sites": [{
             "system": system,
             "target": f.run.target,

@@ -2,8 +2,8 @@
 
 Which entry point reaches which site is learnt, not guessed from names: the repository is
 copied to a scratch folder (the user's files are never written), a unique sentinel hash
-(fodhash.hashes.sentinel) is written into every site of the copy, and every entry point is
-evaluated there: each file that Nix can auto-call (a function whose arguments all have
+(fodhash.hashes.fakes.sentinel) is written into every site of the copy, and every entry
+point is evaluated there: each file that Nix can auto-call (a function whose arguments all have
 defaults, or no function), each attribute of a file that evaluates to an attribute set of
 derivations (`test-build.nix -A webui-deps`), and the flake's `packages.<system>`. The FODs
 in each entry point's closure whose output hash is a sentinel name the sites it reaches.
@@ -23,15 +23,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fodhash.config import CONFIG_NAME
+from fodhash.config import CONFIG_NAME, find_root
 from fodhash.errors import FodhashError, UsageError
-from fodhash.files.lock import find_root
 from fodhash.files.patch import apply_edits, atomic_write
 from fodhash.files.scratch import workspace
-from fodhash.hashes.encoding import Hash, sentinel
-from fodhash.nix import process as nix
+from fodhash.hashes.encoding import Hash
+from fodhash.hashes.fakes import sentinel
+from fodhash.nix import calls, process
 from fodhash.nix.derivations import read_closure
-from fodhash.sites.nix_file import Site, locate_in_bytes, read_nix_file
+from fodhash.sites.nix_file import locate_in_bytes
+from fodhash.sites.read import read_nix_file
+from fodhash.sites.site import Site
 
 EVAL_TIMEOUT = 120.0  # seconds for one entry point's evaluation
 MAX_ATTRS = 500  # an attribute set larger than this is a package set (nixpkgs), not targets
@@ -108,7 +110,7 @@ def repository_files(top: Path) -> list[str]:
     """The files of the repository, relative to `top`: what git tracks or would (ignored
     files left out) in a git work tree; elsewhere every file but `.git` and `result` links."""
     if (top / ".git").exists():
-        listing = nix.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=top)
+        listing = process.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=top)
         if listing.ok:
             names = sorted(set(filter(None, listing.stdout.split("\0"))))
             return [n for n in names if not _is_result_link(top / n)]
@@ -126,7 +128,7 @@ def _is_result_link(path: Path) -> bool:
                                   or bool(_STORE_LINK.match(os.readlink(path))))
 
 
-def _nix_error(result: nix.ProcessResult) -> str:
+def _nix_error(result: process.ProcessResult) -> str:
     """Nix's own message: its `error:` line(s), without the trace around them."""
     lines = result.tail(40).splitlines()
     errors = [line.strip() for line in lines if line.lstrip().startswith("error:")]
@@ -139,9 +141,9 @@ def _probe_file(scratch: Path, name: str) -> tuple[str, list[Entry], str]:
     expression = _PROBE % {"path": json.dumps(str(path)), "max": MAX_ATTRS}
     try:
         # --eval is read-only by default: --read-write-mode lets drvPath write the .drv files.
-        result = nix.run(["nix-instantiate", "--eval", "--read-write-mode", "--strict", "--json", "--expr",
-                          expression], cwd=path.parent, timeout=EVAL_TIMEOUT)
-    except nix.NixTimeout:
+        result = process.run(["nix-instantiate", "--eval", "--read-write-mode", "--strict", "--json",
+                              "--expr", expression], cwd=path.parent, timeout=EVAL_TIMEOUT)
+    except process.NixTimeout:
         return "timeout", [], f"its evaluation took over {EVAL_TIMEOUT:g} s"
     if not result.ok:
         return "error", [], _nix_error(result).replace(str(scratch) + "/", "")
@@ -164,8 +166,8 @@ def _probe_file(scratch: Path, name: str) -> tuple[str, list[Entry], str]:
 
 
 def _probe_flake(scratch: Path, system: str) -> tuple[list[Entry], str]:
-    result = nix.run(["nix", *nix.EXPERIMENTAL, "eval", "--json", f".#packages.{system}",
-                      "--apply", _FLAKE_PROBE], cwd=scratch, timeout=EVAL_TIMEOUT)
+    result = process.run(["nix", *calls.EXPERIMENTAL, "eval", "--json", f".#packages.{system}",
+                          "--apply", _FLAKE_PROBE], cwd=scratch, timeout=EVAL_TIMEOUT)
     if not result.ok:
         return [], f"flake.nix: packages.{system} did not evaluate: {_nix_error(result)}"
     outputs = json.loads(result.stdout)
@@ -193,7 +195,7 @@ def discover(root: Path, system: str) -> Found:
         if sites:
             found.sites[local] = sites
     by_sentinel: dict[Hash, Site] = {}
-    # The protocol's scratch copy (fodhash.workspace): the same folder name and git state as
+    # The protocol's scratch copy (fodhash.files.scratch): the same folder name and git state as
     # the repository, so that every entry point evaluates as it does there.
     with workspace(top) as space:
         space.materialize()
@@ -369,8 +371,8 @@ def init(root: Path, *, force: bool, out: Console, err: Console) -> int:
     config = root / CONFIG_NAME
     if config.exists() and not force:
         raise UsageError(f"{config} exists; fodhash init does not overwrite it (--force does)")
-    nix.require("nix-instantiate")
-    system = nix.current_system()
+    process.require("nix-instantiate")
+    system = calls.current_system()
     try:
         found = discover(root, system)
     except FodhashError:

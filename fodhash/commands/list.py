@@ -1,7 +1,7 @@
 """`fodhash list`: the targets, their hash sites, and what the result cache knows of each.
 
 What the cache knows needs the sites' derivations, since the cache is keyed by the FOD's
-normal form (fodhash.cache.key_for). `list` evaluates each target as its files are (one
+normal form (fodhash.cache.store.key_for). `list` evaluates each target as its files are (one
 Nix evaluation per target, no sentinel written, no file touched, nothing built): a FOD of
 the target whose output hash is a site's literal belongs to that site, as in
 `Resolver._unchanged`. That is exact for the common case and says "unknown" rather than
@@ -25,10 +25,10 @@ from rich.table import Table
 from fodhash.cache.store import ResultCache, Results, key_for
 from fodhash.config import Config, Target
 from fodhash.errors import FodhashError
-from fodhash.nix import process as nix
+from fodhash.nix import calls, process
 from fodhash.nix.derivations import Derivation, read_closure
-from fodhash.sites.json_file import sites_of
-from fodhash.sites.nix_file import Site, select
+from fodhash.sites.site import Site, select
+from fodhash.sites.target import sites_of
 from fodhash.ui.report import relative
 
 JSON_VERSION = 1
@@ -73,7 +73,7 @@ class Listed:
 def _evaluate(target: Target) -> dict[str, Derivation] | str:
     """The FODs of the target as its files are, or why they could not be evaluated."""
     try:
-        tops = nix.instantiate(target.instantiation)
+        tops = calls.instantiate(target.instantiation)
         return {p: d for p, d in read_closure(tops).items() if d.output_hash is not None}
     except FodhashError as error:
         return str(error).strip().splitlines()[-1]
@@ -114,7 +114,7 @@ def gather(targets: list[Target], cache: Results, system: str) -> list[Listed]:
     for target in targets:
         sites = sites_of(target, sources, located)  # its file's and its JSON files'
         rows += [Listed(target, s) for s in select(sites, target.site, f"target {target.name!r}")]
-    nix.require("nix-instantiate")
+    process.require("nix-instantiate")
     with ThreadPoolExecutor(max_workers=2) as pool:
         evaluated = dict(zip([t.name for t in targets], pool.map(_evaluate, targets),
                              strict=True))
@@ -183,7 +183,7 @@ def table(rows: list[Listed], root: Path, out: Console) -> None:
 
 def list_targets(targets: list[Target], config: Config, *, out: Console, as_json: bool,
                  platform: str | None) -> int:
-    local = nix.current_system()
+    local = calls.current_system()
     system = platform or local
     if platform is not None:
         chosen = config.platform(platform, local)

@@ -12,11 +12,11 @@ from fodhash.errors import UsageError
 from fodhash.files.patch import Transaction
 from fodhash.files.place import Place
 from fodhash.files.writeback import Outcome, write_back
-from fodhash.nix import process as nix
+from fodhash.nix import calls
 from fodhash.protocol.state import Options, Status
 from fodhash.run.sessions import Session, platform_dependent, platforms, resolve_all
-from fodhash.sites.json_file import is_json
 from fodhash.sites.nix_file import split_text, system_expression
+from fodhash.sites.read import is_json
 from fodhash.ui import report
 
 
@@ -46,8 +46,8 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
     rows = [(s.platform() if labelled else "", run) for s in sessions for run in s.resolver.runs]
     stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}
     if as_json:
-        doc = report.document(rows, config.root, system=nix.current_system(),
-                              nix_version=nix.version(), dry_run=dry_run, stats=stats)
+        doc = report.document(rows, config.root, system=calls.current_system(),
+                              nix_version=calls.version(), dry_run=dry_run, stats=stats)
         doc["unwritten"] = [{"file": report.relative(o.change.path, config.root),
                              "problem": o.problem} for o in unwritten]
         out.file.write(json.dumps(doc, indent=2) + "\n")

@@ -1,7 +1,7 @@
 """The journal of a run that edits files in place: it undoes the edits of a run that was killed.
 
 Only the fallback needs it: a repository that cannot be evaluated from a scratch copy
-(fodhash.place). Before fodhash first writes a file it records the file's original bytes and
+(fodhash.files.place). Before fodhash first writes a file it records the file's original bytes and
 their digest here, and before every write the digest of what it is about to write. A run that
 ends in any way short of SIGKILL restores or finishes its files itself and deletes the
 journal. A journal found by the next run (which holds the repository's lock, so its writer is
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fodhash.cache.store import cache_dir
 from fodhash.errors import UsageError
+from fodhash.files.dirs import cache_dir
 from fodhash.files.patch import atomic_write
 
 

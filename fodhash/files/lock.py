@@ -1,9 +1,8 @@
-"""The repository a command works on: its root, and the lock that keeps one writer on it.
+"""The lock that keeps one writer on a repository (its root: fodhash.config.find_root).
 
-The root is the enclosing git work tree (found by walking up for `.git`), else the folder
-of fodhash.toml (else the working directory). The lock is an flock(2) on the root folder
-itself, not on a file in the cache: two fodhash processes with different cache
-directories, or started under two fodhash.toml of one repository, still exclude each other.
+The lock is an flock(2) on the root folder itself, not on a file in the cache: two fodhash
+processes with different cache directories, or started under two fodhash.toml of one
+repository, still exclude each other.
 Locking a folder writes nothing, so it works on a read-only checkout too, and the kernel
 releases it when its holder dies, even by SIGKILL.
 """
@@ -23,15 +22,6 @@ class LockedError(FodhashError):
     """Another fodhash is working on this repository."""
 
     exit_code = 1
-
-
-def find_root(start: Path) -> Path:
-    """The git work tree holding `start`, else `start` itself (both resolved)."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return start
 
 
 @contextlib.contextmanager

@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fodhash.config import Target
+from fodhash.config import Target, find_root
 from fodhash.errors import FodhashError
 from fodhash.files.journal import Journal
-from fodhash.files.lock import find_root, locked
+from fodhash.files.lock import locked
 from fodhash.files.patch import Recorder
 from fodhash.files.scratch import Workspace, sweep, workspace
 from fodhash.files.writeback import Change
-from fodhash.nix.derivations import Derivation
-from fodhash.protocol.state import SiteRun
-from fodhash.sites.json_file import read_source
-from fodhash.sites.nix_file import Site
+from fodhash.sites.read import read_source
 
 
 class Unfaithful(FodhashError):
-    """The scratch copy does not evaluate as the repository does."""
+    """The scratch copy does not evaluate as the repository does (found here before any
+    evaluation, or by fodhash.protocol.evaluate.check_copy after the first)."""
 
 
 @dataclass
@@ -45,7 +43,7 @@ class Place:
 
     @property
     def trees(self) -> int:
-        """How many trees the protocol gets (fodhash.protocol): the sentinel tree and the
+        """How many trees the protocol gets (fodhash.protocol.rounds): the sentinel tree and the
         fake tree in copies; the user's files alone in place."""
         return 2 if self.workspace else 1
 
@@ -102,34 +100,6 @@ class Place:
         for path, data in sources.items():
             if needle in data:
                 raise Unfaithful(f"{path} names the repository by its absolute path ({self.root})")
-
-
-def check_copy(located: Iterable[Site]) -> Callable[[dict[str, Derivation], list[SiteRun]], None]:
-    """A check of the first sentinel evaluation in the copy: a site whose sentinel no FOD
-    carries, while some FOD carries the site's own literal (or, for a placeholder, a fake),
-    was evaluated from the user's file rather than the copy's, unless another site that
-    holds no sentinel explains that hash."""
-    sites = list(located)
-
-    def check(graph: dict[str, Derivation], pending: list[SiteRun]) -> None:
-        selected = {(r.site.file, r.site.start) for r in pending}
-        others = [s for s in sites if (s.file, s.start) not in selected]
-        explained = {s.current for s in others if s.current is not None}
-        placeholder_elsewhere = any(s.current is None for s in others)
-        hashes = {d.output_hash for d in graph.values() if d.output_hash is not None}
-        for run in pending:
-            if run.drvs:
-                continue
-            current = run.site.current
-            if current is not None and current in hashes and current not in explained:
-                raise Unfaithful(f"the copy evaluates {run.site} from the repository itself "
-                                 "(an absolute path into it?)")
-            placeholder = current is None and not run.site.is_missing
-            if placeholder and any(h.is_fake for h in hashes) and not placeholder_elsewhere:
-                raise Unfaithful(f"the copy evaluates {run.site} from the repository itself "
-                                 "(an absolute path into it?)")
-
-    return check
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Where the protocol runs: a scratch copy of the repository, so the user's tree is written once.
 
 Sentinels and fakes are written only into the copy; the user's files change at the end, each
-by one atomic replace (fodhash.writeback). A crash at any moment leaves every file of the
+by one atomic replace (fodhash.files.writeback). A crash at any moment leaves every file of the
 user original or correct, with nothing to undo.
 
 The copy must evaluate exactly as the original (same derivations, so the same cache keys):
@@ -15,7 +15,8 @@ The copy must evaluate exactly as the original (same derivations, so the same ca
 - `flake.lock` is copied, not linked: Nix may rewrite it in place.
 
 A repository that reaches itself by absolute path would evaluate the original from the
-copy; fodhash detects that (fodhash.resolve) and falls back to editing in place.
+copy; fodhash detects that (fodhash.files.place, fodhash.protocol.evaluate.check_copy) and
+falls back to editing in place.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fodhash.cache.store import cache_dir
 from fodhash.config import Target
 from fodhash.errors import FodhashError
+from fodhash.files.dirs import cache_dir
 
 # Files Nix may write in place inside a repository: never shared with the original.
 _NEVER_LINKED = frozenset({"flake.lock"})

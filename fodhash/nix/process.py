@@ -1,25 +1,20 @@
-"""Run Nix: one way to run a process (captured or streamed through pexpect), typed results."""
+"""Running a process (captured, or streamed through pexpect), stopping it, typed results."""
 
 from __future__ import annotations
 
 import contextlib
-import grp
-import json
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fodhash.errors import FodhashError, NixError, UsageError
+from fodhash.errors import FodhashError, UsageError
 from fodhash.nix.mismatch import strip_ansi
 
 if TYPE_CHECKING:
@@ -27,9 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The `nix` command and flakes are experimental in the Nix versions fodhash supports;
-# enabling them per call changes nothing else in the user's configuration.
-EXPERIMENTAL = ("--extra-experimental-features", "nix-command flakes")
 STOP_GRACE = 10.0  # seconds Nix gets to stop its builders before it is killed
 
 
@@ -199,152 +191,3 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
     assert child is not None
     code = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)
     return ProcessResult(tuple(args), code, "".join(chunks), "", time.monotonic() - start)
-
-
-# ---- the Nix commands fodhash uses -------------------------------------------------------
-
-@dataclass(frozen=True)
-class Instantiation:
-    """What to evaluate for a target: a file with -A attributes, or flake references."""
-
-    cwd: Path
-    file: Path | None = None
-    attrs: tuple[str, ...] = ()
-    flake_refs: tuple[str, ...] = ()
-    nix_args: tuple[str, ...] = ()
-
-    def command(self) -> list[str]:
-        if self.flake_refs:
-            return ["nix", *EXPERIMENTAL, "path-info", "--derivation", *self.nix_args,
-                    *self.flake_refs]
-        assert self.file is not None
-        attrs = [arg for attr in self.attrs for arg in ("-A", attr)]
-        return ["nix-instantiate", str(self.file), *attrs, *self.nix_args]
-
-
-# importCargoLock's error for a git dependency that has no entry in `outputHashes`.
-_NO_CARGO_HASH = re.compile(r"No hash was found while vendoring the git dependency (\S+?)\.(?:\s|$)")
-
-
-def instantiate(what: Instantiation, timeout: float | None = None) -> list[str]:
-    """Evaluate and write the .drv files, building nothing; the top-level .drv paths."""
-    result = run(what.command(), cwd=what.cwd, timeout=timeout)
-    if not result.ok:
-        missing = _NO_CARGO_HASH.search(strip_ansi(result.stderr or result.stdout))
-        hint = (f'\nAdd `"{missing[1]}" = lib.fakeHash;` (or `""`) to its `outputHashes` '
-                "(of `cargoLock` or `importCargoLock`) and run fodhash again: it resolves "
-                "the placeholder.") if missing else ""
-        raise NixError(f"Nix could not evaluate it. {result.describe()}{hint}")
-    return [line.split("!", 1)[0] for line in result.stdout.split() if line.endswith(".drv")]
-
-
-def merge(whats: Sequence[Instantiation]) -> list[Instantiation]:
-    """One instantiation per file (or per flake) and argument list, with all their attributes:
-    fewer Nix processes, and Nix evaluates what the attributes share once."""
-    merged: dict[tuple[object, ...], Instantiation] = {}
-    for what in whats:
-        # A whole file (no -A) instantiates only its top-level derivations: not mergeable
-        # with -A attributes, which may be nested.
-        group = (what.cwd, what.file, what.nix_args, bool(what.flake_refs), bool(what.attrs))
-        known = merged.get(group)
-        if known is None:
-            merged[group] = what
-        else:
-            merged[group] = Instantiation(
-                cwd=what.cwd, file=what.file, nix_args=what.nix_args,
-                attrs=tuple(dict.fromkeys(known.attrs + what.attrs)),
-                flake_refs=tuple(dict.fromkeys(known.flake_refs + what.flake_refs)))
-    return list(merged.values())
-
-
-def instantiate_all(whats: Sequence[Instantiation],
-                    timeout: float | None = None) -> dict[Instantiation, list[str]]:
-    """Instantiate several at once (each in its own Nix process, in parallel)."""
-    if len(whats) == 1:
-        return {whats[0]: instantiate(whats[0], timeout)}
-    with ThreadPoolExecutor(max_workers=min(len(whats), os.cpu_count() or 2)) as pool:
-        futures = {what: pool.submit(instantiate, what, timeout) for what in whats}
-        return {what: future.result() for what, future in futures.items()}
-
-
-def realise(drvs: Sequence[str], *, jobs: int, on_line: Callable[[str], None],
-            nix_args: Sequence[str] = (), timeout: float | None = None) -> ProcessResult:
-    """Build exactly these derivations, all at once, not stopping at the first failure."""
-    args = ["nix-store", "--realise", "--keep-going", "--max-jobs", str(jobs),
-            *nix_args, *drvs]
-    return stream(args, on_line, timeout=timeout)
-
-
-def leftovers(output_paths: Sequence[str]) -> list[str]:
-    """What interrupted builds left beside these output paths. Nix builds a FOD's output at
-    `<output path>.tmp` when it must move it after a hash mismatch (2.8) or as it writes it
-    (2.26); interrupted there, it leaves the folder behind, and every later build of that
-    output path (every fetcher's canonical fake is named `source`) fails ("creating directory
-    '/nix/store/…-source.tmp': File exists" on 2.8, "reading from file …: Is a directory" on
-    2.26) until it is gone."""
-    return [f"{p}.tmp" for p in output_paths if os.path.lexists(f"{p}.tmp")]
-
-
-def remove_leftovers(paths: Sequence[str]) -> bool:
-    """Remove what an interrupted Nix left in the store, through Nix (the paths are not
-    valid, so the garbage collector deletes them); True if it did."""
-    result = run(["nix-store", "--delete", *paths])
-    if result.ok:
-        log.warning("removed %s, left in the Nix store by an interrupted build",
-                    ", ".join(paths))
-    else:
-        log.warning("%s, left in the Nix store by an interrupted build, blocks this build; "
-                    "remove it (nix-store --delete PATH) and run again:\n%s",
-                    ", ".join(paths), result.tail())
-    return result.ok
-
-
-@cache
-def build_slots() -> int | None:
-    """How many builds Nix can run at once: the members of its build-users-group (each
-    build takes one; past that, Nix polls "waiting for UID" every 5 s), or None for no
-    limit fodhash should keep (builds as the user, or the setting unreadable)."""
-    # `show-config` up to Nix 2.19 (an alias later), `config show` from 2.20.
-    for command in (["show-config", "--json"], ["config", "show", "--json"]):
-        result = run(["nix", *EXPERIMENTAL, *command])
-        if result.ok:
-            break
-    else:
-        return None
-    try:
-        group = json.loads(result.stdout).get("build-users-group", {}).get("value", "")
-    except (ValueError, AttributeError):
-        return None
-    if not group:
-        return None
-    try:
-        members = grp.getgrnam(group).gr_mem
-    except KeyError:
-        return None
-    return len(members) or None
-
-
-def build_log(drv: str, lines: int = 25) -> str:
-    """The last lines of a build's log, as Nix stored it (`nix-store --read-log`).
-
-    `nix-store --realise` prints builders' output unprefixed and interleaved, so the stored
-    log is the one reliable place to find the lines of one failed build.
-    """
-    result = run(["nix-store", "--read-log", drv])
-    if not result.ok:
-        return ""
-    return "\n".join(f"> {line}" for line in result.stdout.splitlines()[-lines:])
-
-
-@cache  # one Nix per process: asked once
-def version() -> str:
-    result = run(["nix-store", "--version"])
-    return result.stdout.strip().rsplit(" ", 1)[-1] if result.ok else "unknown"
-
-
-@cache
-def current_system() -> str:
-    result = run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem", "--json"])
-    if not result.ok:
-        raise NixError(f"Nix could not tell the current system. {result.describe()}")
-    return str(result.stdout.strip().strip('"'))

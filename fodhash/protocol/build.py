@@ -18,12 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fodhash.hashes.encoding import Hash
-from fodhash.nix import mismatch
-from fodhash.nix import process as nix
+from fodhash.nix import calls, mismatch
 from fodhash.nix.derivations import Derivation
 from fodhash.protocol import namesakes
 from fodhash.protocol.state import Events, SiteRun, Status
-from fodhash.sites.nix_file import Site
+from fodhash.sites.site import Site
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,9 @@ class Builder:
         builds = _own_paths(builds, build_args, self.remaining())
         # A copy's output path is the same for the same FOD in every run (its declared hash
         # is a digest of the .drv path), so an interrupted copy's leftover is found too.
-        stale = nix.leftovers([o for b in builds for o in b.drv.output_paths])
+        stale = calls.leftovers([o for b in builds for o in b.drv.output_paths])
         if stale:
-            nix.remove_leftovers(stale)
+            calls.remove_leftovers(stale)
         for run in {b.run for b in builds}:
             run.started = time.monotonic()
             self.set(run, Status.BUILDING)
@@ -87,15 +86,15 @@ class Builder:
         """One `nix-store --realise --keep-going`; every got: mapped to its site by .drv path."""
         by_path = {b.drv.path: b for b in builds}
         paths = list(by_path)
-        jobs = self.jobs or min(len(paths), nix.build_slots() or len(paths))
+        jobs = self.jobs or min(len(paths), calls.build_slots() or len(paths))
         self.count += len(paths)
-        result = nix.realise(paths, jobs=jobs, on_line=self.events.log, nix_args=build_args,
-                             timeout=self.remaining())
+        result = calls.realise(paths, jobs=jobs, on_line=self.events.log, nix_args=build_args,
+                               timeout=self.remaining())
         # An interrupted build can also leave `<true output path>.tmp`, which no one can name
         # before the got: hash is known: Nix names it as it fails. Removed, the call runs again.
         blocking = sorted({p for p in _LEFTOVER.findall(result.stdout) if os.path.lexists(p)}
                           if not result.ok else ())
-        if blocking and not retried and nix.remove_leftovers(blocking):
+        if blocking and not retried and calls.remove_leftovers(blocking):
             self.count -= len(paths)
             self.realise(builds, build_args, gots, retried=True)
             return
@@ -130,7 +129,7 @@ class Builder:
             elif path in refusals:  # Nix 2.26: refused before the hash check: no got: to write
                 self.set(run, Status.FAILED, _refusal_message(path, refusals[path]))
             elif path in failures:
-                log = nix.build_log(path)
+                log = calls.build_log(path)
                 message = f"the builder failed: {failures[path].message}"
                 self.set(run, Status.FAILED,
                          message + (f"\nlast lines of its log:\n{log}" if log else ""))

@@ -1,10 +1,11 @@
 """Evaluate and map: instantiate the trees, read their closures, find each site's FODs by its
 sentinel, and which FODs consume another pending site's.
 
-With a scratch copy the protocol has several trees (fodhash.place): the sentinel tree and
-the fake trees, identical but for the pending sites' literals. They are instantiated at
+With a scratch copy the protocol has several trees (fodhash.files.place): the sentinel tree
+and the fake trees, identical but for the pending sites' literals. They are instantiated at
 once, in parallel processes: one evaluation phase per round gives both the sentinel forms
-(to map, key and pair) and the fake forms (to build).
+(to map, key and pair) and the fake forms (to build). The first sentinel evaluation in a
+copy also tells whether the copy evaluates as the repository does (check_copy).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from fodhash.errors import FodhashError
-from fodhash.nix import process as nix
+from fodhash.files.place import Unfaithful
+from fodhash.nix import calls
+from fodhash.nix.calls import Instantiation
 from fodhash.nix.derivations import Derivation, read_closure
-from fodhash.nix.process import Instantiation
+from fodhash.nix.process import NixTimeout
 from fodhash.protocol.state import SiteRun
+from fodhash.sites.site import Site
 
 Graph = dict[str, Derivation]
 T = TypeVar("T")
@@ -44,8 +48,8 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Sequenc
     def one(job: tuple[int, int]) -> None:
         tree, index = job
         try:
-            results[job] = nix.instantiate(trees[tree][index], timeout())
-        except nix.NixTimeout:
+            results[job] = calls.instantiate(trees[tree][index], timeout())
+        except NixTimeout:
             raise  # the whole run is over
         except FodhashError as error:
             results[job] = error
@@ -138,3 +142,31 @@ def needed(ups: Mapping[SiteRun, set[SiteRun]], runs: Iterable[SiteRun]) -> set[
                 keep.add(up)
                 stack.append(up)
     return keep
+
+
+def check_copy(located: Iterable[Site]) -> Callable[[Graph, list[SiteRun]], None]:
+    """A check of the first sentinel evaluation in the copy: a site whose sentinel no FOD
+    carries, while some FOD carries the site's own literal (or, for a placeholder, a fake),
+    was evaluated from the user's file rather than the copy's, unless another site that
+    holds no sentinel explains that hash."""
+    sites = list(located)
+
+    def check(graph: Graph, pending: list[SiteRun]) -> None:
+        selected = {(r.site.file, r.site.start) for r in pending}
+        others = [s for s in sites if (s.file, s.start) not in selected]
+        explained = {s.current for s in others if s.current is not None}
+        placeholder_elsewhere = any(s.current is None for s in others)
+        hashes = {d.output_hash for d in graph.values() if d.output_hash is not None}
+        for run in pending:
+            if run.drvs:
+                continue
+            current = run.site.current
+            if current is not None and current in hashes and current not in explained:
+                raise Unfaithful(f"the copy evaluates {run.site} from the repository itself "
+                                 "(an absolute path into it?)")
+            placeholder = current is None and not run.site.is_missing
+            if placeholder and any(h.is_fake for h in hashes) and not placeholder_elsewhere:
+                raise Unfaithful(f"the copy evaluates {run.site} from the repository itself "
+                                 "(an absolute path into it?)")
+
+    return check

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fodhash.hashes.encoding import Hash
-from fodhash.nix import process as nix
+from fodhash.nix import process
 from fodhash.nix.derivations import Derivation, read_drv
 
 # Set by `derivation` itself, or meaning something to it that a copied string would not.
@@ -77,8 +77,8 @@ def copies(fods: Sequence[Derivation], timeout: float | None = None) -> dict[str
     with tempfile.TemporaryDirectory(prefix="fodhash-namesakes-") as folder:
         (Path(folder) / "namesakes.json").write_text(json.dumps([_spec(f) for f in chosen]))
         (Path(folder) / "namesakes.nix").write_text(_EXPRESSION)
-        result = nix.run(["nix-instantiate", str(Path(folder) / "namesakes.nix")],
-                         timeout=timeout)
+        result = process.run(["nix-instantiate", str(Path(folder) / "namesakes.nix")],
+                             timeout=timeout)
     if not result.ok:
         return {}
     paths = [line for line in result.stdout.split() if line.endswith(".drv")]

@@ -11,9 +11,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from fodhash.cache.store import Entry, Results, key_for
+from fodhash.cache.export import Entry
+from fodhash.cache.store import Results, key_for
 from fodhash.hashes.encoding import Hash
-from fodhash.nix import process as nix
+from fodhash.nix import calls
 from fodhash.nix.derivations import Derivation
 from fodhash.protocol.state import FROM_CACHE, SiteRun, Status
 
@@ -58,7 +59,7 @@ class Lookups:
         if self.cache is None or run.new is None:
             return
         if self._nix_version is None:
-            self._nix_version = nix.version()
+            self._nix_version = calls.version()
         for path, key in zip(run.drvs, run.keys, strict=True):
             drv = graph[path]
             self.cache.put(Entry(key=key, hash=run.new, platform=drv.system, name=drv.name,

@@ -1,4 +1,14 @@
-"""The rounds of the protocol over its stages (evaluate, pairing, build, results).
+"""The rounds of the protocol over its stages (the Resolver), each stage a module of fodhash.protocol:
+
+- `state`: what a run knows of each site (statuses, options), and the events progress receives;
+- `evaluate`: instantiate the trees the protocol writes into, read the closures, find each
+  site's FODs by its sentinel, and which FODs consume another pending site's;
+- `pairing`: find each fake-hash FOD's sentinel twin, hence its site;
+- `build`: realise the fake-hash FODs, in lanes that never share an output path, and map
+  every `got:` to its site by .drv path (`namesakes`: a derivation of its own for each FOD
+  that shares its output path with another);
+- `results`: the result cache: lookups before a build, entries after, the nothing-changed
+  fast path.
 
 Each round:
 1. every pending site holds a unique sentinel in the sentinel tree and its canonical fake in
@@ -24,13 +34,14 @@ from fodhash.cache.store import Results
 from fodhash.config import Target
 from fodhash.files.patch import Document, Span, deferred_signals
 from fodhash.hashes.encoding import Hash
+from fodhash.nix.calls import merge
 from fodhash.nix.derivations import Derivation
-from fodhash.nix.process import RESTORED, NixTimeout, merge
+from fodhash.nix.process import RESTORED, NixTimeout
 from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.results import Lookups
 from fodhash.protocol.state import FROM_CACHE, Events, Options, SiteRun, Status, not_evaluated, silent
-from fodhash.sites.nix_file import Site
+from fodhash.sites.site import Site
 
 Graph = dict[str, Derivation]
 SentinelCheck = Callable[[Graph, list[SiteRun]], None]

@@ -7,8 +7,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fodhash.hashes.encoding import Hash, canonical_fake_text, sentinel
-from fodhash.sites.nix_file import Site
+from fodhash.hashes.encoding import Hash
+from fodhash.hashes.fakes import canonical_fake_text, sentinel
+from fodhash.sites.site import Site
 
 
 class Status(enum.StrEnum):

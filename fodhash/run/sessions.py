@@ -1,4 +1,8 @@
-"""What a run works on: the selected sites of the targets, and a resolver session over them."""
+"""A run's sessions: the protocol over the plan, once per platform, with live progress.
+
+Also where the platforms' results differ: plain sites whose true hash depends on the
+platform (platform_dependent, for `update --split-platforms` and `check`).
+"""
 
 from __future__ import annotations
 
@@ -13,101 +17,15 @@ from fodhash.cache.store import ResultCache, Results
 from fodhash.config import Config, Platform, Target
 from fodhash.errors import UsageError
 from fodhash.files.patch import Transaction, apply_edits
-from fodhash.files.place import Place, Unfaithful, check_copy
+from fodhash.files.place import Place, Unfaithful
 from fodhash.hashes.encoding import Hash
-from fodhash.nix import process as nix
-from fodhash.protocol import Resolver, Tree
+from fodhash.nix.calls import current_system
+from fodhash.nix.process import require
+from fodhash.protocol.evaluate import check_copy
+from fodhash.protocol.rounds import Resolver, Tree
 from fodhash.protocol.state import Options, SiteRun
-from fodhash.sites.json_file import read_source, sites_of, slot_any
-from fodhash.sites.nix_file import Site, select
+from fodhash.run.plan import Plan, known_sites, plan, upstream_candidates
 from fodhash.ui.progress import view
-
-
-@dataclass
-class Plan:
-    selected: list[tuple[Target, Site]]
-    sources: dict[Path, bytes]  # original bytes of every file holding a selected site
-    located: dict[Path, list[Site]]  # every site of those files
-
-
-def plan(targets: list[Target], platforms: Callable[[], list[str]],
-         read: Callable[[Path], bytes] = read_source) -> Plan:
-    """Locate and select every target's sites; any bad input fails here, before Nix runs.
-
-    A target's sites are its file's and those of the JSON files it reads or fodhash.toml
-    lists for it (fodhash.json_sites). A system-keyed attrset (or JSON object) with no entry
-    for one of `platforms` gets an insertion point for it (a missing site); `platforms` is
-    asked only when there is such an attrset. A file that two targets reach, directly and
-    through a symlink, is one file with one set of sites.
-    """
-    sources: dict[Path, bytes] = {}
-    located: dict[Path, list[Site]] = {}
-    selected: list[tuple[Target, Site]] = []
-    seen: set[tuple[Path, int]] = set()
-    for target in targets:
-        sites = sites_of(target, sources, located, read)
-        if not sites:
-            raise UsageError(
-                f"{target.file}: no hash site found (no hash, outputHash, vendorHash, "
-                "npmDepsHash, sha256, ... bound to a hash string or lib.fakeHash, in it or in "
-                f"a JSON file it reads); check `file` (or `json`) of target {target.name!r}"
-            )
-        chosen = select(sites, target.site, f"target {target.name!r}")
-        groups: dict[tuple[Path, str], list[Site]] = {}
-        for site in chosen:
-            if site.platform is not None:
-                groups.setdefault((site.file, site.binding), []).append(site)
-        for (file, binding), group in groups.items():
-            have = {s.platform for s in located[file] if s.binding == binding}
-            if len(group) < len(have):
-                continue  # the selector names one platform's entry: add no other
-            for system in platforms():
-                slot = None if system in have else slot_any(sources[file], group, system)
-                if slot is not None:
-                    chosen.append(slot)
-        for site in chosen:
-            if (site.file, site.start) not in seen:
-                seen.add((site.file, site.start))
-                selected.append((target, site))
-    return Plan(selected, sources, located)
-
-
-def upstream_candidates(config: Config, targets: list[Target], work: Plan,
-                        read: Callable[[Path], bytes]) -> list[tuple[Target, Site]]:
-    """Every site of the other configured targets: a selected site's FOD may consume one of
-    theirs, and a verdict must not hang on what the store holds of it (the resolver keeps
-    only those some selected FOD consumes). A target that cannot be read is passed over."""
-    names = {t.name for t in targets}
-    seen = {(s.file, s.start) for _, s in work.selected}
-    extra: list[tuple[Target, Site]] = []
-    for target in config.targets.values():
-        if target.name in names:
-            continue
-        try:
-            every = sites_of(target, work.sources, work.located, read)
-            sites = select(every, target.site, f"target {target.name!r}")
-        except UsageError:
-            continue
-        for site in sites:
-            if (site.file, site.start) not in seen:
-                seen.add((site.file, site.start))
-                extra.append((target, site))
-    return extra
-
-
-def known_sites(config: Config, located: dict[Path, list[Site]],
-                sources: dict[Path, bytes] | None = None) -> list[tuple[str, Site]]:
-    """Every site of every configured target, to name the file of a stale FOD outside a run
-    (the files the plan read are not read again)."""
-    known: list[tuple[str, Site]] = []
-    read, seen = dict(sources or {}), dict(located)  # the run's own are left as they are
-    for target in config.targets.values():
-        try:
-            sites = sites_of(target, read, seen)
-        except UsageError:
-            continue
-        known += [(target.name, s) for s in sites]
-    return known
 
 
 @dataclass
@@ -120,7 +38,7 @@ class Session:
     finals: dict[Path, bytes]  # what each file holds (update) or would hold (dry run, check)
 
 
-local_system = nix.current_system  # asked of Nix once per process
+local_system = current_system  # asked of Nix once per process
 
 
 def platforms(config: Config, requested: list[str]) -> list[Platform | None]:
@@ -190,7 +108,7 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     """Plan, then run the protocol with live progress; files are restored on any failure.
     `targets` are `platform`'s already; the other targets' sites join the run built as
     theirs are (its build-args: an upstream FOD is of that system too)."""
-    nix.require("nix-instantiate")
+    require("nix-instantiate")
     work = plan(targets, lambda: [system()], place.read)
     extra = [(platform.apply(t) if platform else t, site)
              for t, site in upstream_candidates(config, targets, work, place.read)]

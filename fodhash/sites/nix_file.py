@@ -1,109 +1,25 @@
-"""Locate hash sites in Nix files: bindings of hash attributes in the syntax tree."""
+"""Hash sites in Nix files: locating them in the syntax tree, new platform entries, per-platform splits."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.errors import HashError, UsageError
-from fodhash.hashes.encoding import Algo, Hash, HashText, parse_hash
+from fodhash.hashes.encoding import Algo, Hash, parse_hash
+from fodhash.sites.read import read_nix_file
+from fodhash.sites.site import FAKE_NAMES, HASH_NAME, NOT_FOD_HASH, SYSTEM, SYSTEM_KEY, Site
 from fodhash.sites.syntax import judge, parse
 
 if TYPE_CHECKING:
     import tree_sitter
 
-# Attribute names that hold a FOD hash: hash, outputHash, vendorHash, npmDepsHash, cargoHash,
-# sha256, vendorSha256, ... but not outputHashAlgo or outputHashMode.
-_HASH_NAME = re.compile(r"(?:^|[a-z0-9])(?:[Hh]ash|[Ss]ha256|[Ss]ha512|[Ss]ha1|[Mm]d5)$")
-# Keys of a system-keyed attrset: x86_64-linux, aarch64-darwin, riscv64-linux, ...
-_SYSTEM_KEY = re.compile(r"^[a-z][a-z0-9_]*-[a-z][a-z0-9]*$")
-# A Nix system name, for a map of hashes bound under any name (`hashes.${system}`, and the
-# keys of a JSON object): a cpu and an operating system Nix knows, so that `{ foo-bar = ...; }`
-# or `{"left-pad": ...}` (package names) is not one.
-_SYSTEM = re.compile(
-    r"^[a-z][a-z0-9_]*-(?:linux|darwin|freebsd|netbsd|openbsd|cygwin|windows|wasi|none|"
-    r"illumos|solaris|redox|genode|mmixware|ghcjs|uefi)$")
-# A hash named for how the store verifies a fetched tree at evaluation (fetchTree, flake.lock):
-# no derivation has it as its output hash, so no build can tell it.
-_NOT_FOD_HASH = {"narHash"}
-_FAKE_NAMES = {"fakeHash": Algo.SHA256, "fakeSha256": Algo.SHA256, "fakeSha512": Algo.SHA512}
 # importCargoLock's `outputHashes` (also `cargoLock.outputHashes` of buildRustPackage): every
 # entry, "NAME-VERSION" = "sha256-...", is the hash of one git dependency's FOD.
 _ENTRY_MAPS = {"outputHashes"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")
 _KEYWORDS = {"assert", "else", "if", "in", "inherit", "let", "or", "rec", "then", "with"}
-
-
-@dataclass(frozen=True)
-class Site:
-    """One hash literal (or placeholder expression) bound to a hash attribute."""
-
-    file: Path
-    attrpath: str  # inside the file: "src.hash", "ui.npmDepsHash", "outputHash.x86_64-linux",
-    #                'cargoLock.outputHashes."name-0.1.0"' (an entry's key quoted unless plain)
-    binding: str  # the hash attribute's path without the platform or entry key: "outputHash",
-    #               "cargoLock.outputHashes"
-    platform: str | None  # the system key, for an entry of a system-keyed attrset
-    line: int  # 1-based line of the literal
-    start: int  # byte span to replace: inside the quotes for a literal,
-    end: int  # the whole expression for a placeholder such as lib.fakeHash or ""
-    text: str  # what the span holds now
-    algo: Algo
-    form: HashText | None  # the parsed literal; None for a placeholder or a missing entry
-    # What surrounds a hash written into the span when it holds no literal: quotes for a
-    # placeholder; for a missing platform entry, the whole new binding (see platform_slot).
-    wrap: tuple[str, str] = ('"', '"')
-    # For a literal chosen by a condition (`hash = if stdenv.isDarwin then "…" else "…"`):
-    # when it is chosen ("stdenv.isDarwin", "!stdenv.isDarwin"). Which platform takes which
-    # branch only evaluation tells, so `platform` stays None.
-    branch: str | None = None
-    # For a missing platform entry: the form of its neighbours' literals, to write it alike.
-    style: HashText | None = None
-
-    @property
-    def is_placeholder(self) -> bool:
-        return self.form is None
-
-    @property
-    def is_missing(self) -> bool:
-        """A platform entry that is not in the file yet (an insertion point)."""
-        return self.start == self.end and self.form is None
-
-    @property
-    def encoding(self) -> str:
-        if self.is_missing:
-            return "missing"
-        if self.form is None:
-            return "placeholder"
-        prefix = f"{self.form.hash.algo}:" if self.form.prefixed else ""
-        return prefix + str(self.form.encoding)
-
-    @property
-    def current(self) -> Hash | None:
-        """The hash the site holds now; None for a placeholder (it means "unknown")."""
-        return None if self.form is None or self.form.hash.is_fake else self.form.hash
-
-    def render(self, value: Hash, *, bare_ok: bool = True) -> str:
-        """Text for the span that makes this site hold `value`, in the author's encoding.
-
-        Placeholders become quoted SRI strings; a value of another algorithm than the
-        literal's is written as SRI, which Nix accepts in every hash position.
-        """
-        if self.form is None:
-            alike = self.style is not None and self.style.hash.algo is value.algo and bare_ok
-            return self.quote(self.style.render(value) if self.style and alike else value.sri)
-        if value.algo is not self.form.hash.algo or not bare_ok:
-            return value.sri
-        return self.form.render(value)
-
-    def quote(self, text: str) -> str:
-        """`text` (a bare hash string) as it must appear in the span."""
-        return f"{self.wrap[0]}{text}{self.wrap[1]}" if self.form is None else text
-
-    def __str__(self) -> str:
-        return f"{self.file.name}:{self.attrpath}"
 
 
 def _attr_name(node: tree_sitter.Node) -> str:
@@ -155,9 +71,9 @@ def _placeholder_algo(expr: tree_sitter.Node) -> Algo | None:
     if expr.type == "select_expression" and expr.child_by_field_name("default") is None:
         path = expr.child_by_field_name("attrpath")
         last = path.children_by_field_name("attr")[-1] if path is not None else None
-        return _FAKE_NAMES.get(_attr_name(last)) if last is not None else None
+        return FAKE_NAMES.get(_attr_name(last)) if last is not None else None
     if expr.type == "variable_expression":
-        return _FAKE_NAMES.get(_attr_name(expr))
+        return FAKE_NAMES.get(_attr_name(expr))
     return None
 
 
@@ -168,7 +84,7 @@ def _system_map(binding: tree_sitter.Node) -> bool:
     if siblings is None or siblings.type != "binding_set":
         return False
     entries = [b for b in siblings.named_children if b.type != "comment"]
-    if not all(b.type == "binding" and len(keys := _attrpath(b)) == 1 and _SYSTEM.match(keys[0])
+    if not all(b.type == "binding" and len(keys := _attrpath(b)) == 1 and SYSTEM.match(keys[0])
                for b in entries):
         return False
     # It maps systems to hashes if one entry is a hash literal; others may be placeholders.
@@ -186,17 +102,17 @@ def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
     own = _attrpath(binding)
     outer = _enclosing_path(binding)
     name, platform = own[-1], None
-    if name in _FAKE_NAMES or name in _NOT_FOD_HASH:
+    if name in FAKE_NAMES or name in NOT_FOD_HASH:
         return None  # the definition of a placeholder (lib.fakeHash = ...), not a site
     # An entry of outputHashes: its key names a dependency, its literal tells the algorithm.
     entry = len(outer + own) > 1 and (outer + own)[-2] in _ENTRY_MAPS
-    if not entry and not _HASH_NAME.search(name):
+    if not entry and not HASH_NAME.search(name):
         # An entry of a system-keyed attrset inside a hash binding (shape 2), or of a map of
         # systems under any name (`hashes.${system}`), if it holds a hash (see _leaf).
-        hash_outer = [i for i, part in enumerate(outer) if _HASH_NAME.search(part)]
-        if _SYSTEM_KEY.match(name) and hash_outer and len(own) == 1:
+        hash_outer = [i for i, part in enumerate(outer) if HASH_NAME.search(part)]
+        if SYSTEM_KEY.match(name) and hash_outer and len(own) == 1:
             name = outer[hash_outer[-1]]
-        elif _SYSTEM.match(name) and outer and len(own) == 1 and _system_map(binding):
+        elif SYSTEM.match(name) and outer and len(own) == 1 and _system_map(binding):
             name = outer[-1]
         else:
             return None
@@ -262,7 +178,7 @@ def _branch_sites(file: Path, binding: tree_sitter.Node) -> list[Site]:
     own = _attrpath(binding)
     name = own[-1]
     expr = binding.child_by_field_name("expression")
-    if expr is None or not _HASH_NAME.search(name) or name in {*_FAKE_NAMES, *_NOT_FOD_HASH}:
+    if expr is None or not HASH_NAME.search(name) or name in {*FAKE_NAMES, *NOT_FOD_HASH}:
         return []
     expr, _ = _unparenthesized(expr)
     if expr.type != "if_expression":
@@ -316,7 +232,7 @@ def _in_fetcher(node: tree_sitter.Node) -> bool:
             if formals is not None:
                 names += [f.child_by_field_name("name")
                           for f in formals.children_by_field_name("formal")]
-            if any(n is not None and n.text and _HASH_NAME.search(n.text.decode())
+            if any(n is not None and n.text and HASH_NAME.search(n.text.decode())
                    for n in names):
                 return True
         parent = parent.parent
@@ -326,7 +242,7 @@ def _in_fetcher(node: tree_sitter.Node) -> bool:
 def locate_in_bytes(file: Path, source: bytes) -> list[Site]:
     """Every hash site in `source`, in file order.
 
-    Nix judges the syntax (see fodhash.syntax): a file Nix rejects raises a UsageError with
+    Nix judges the syntax (see fodhash.sites.syntax): a file Nix rejects raises a UsageError with
     Nix's message; in a file Nix accepts but the grammar reads only in part, the sites of
     the sound part of the tree are found and nothing inside an unreadable stretch is.
     """
@@ -348,69 +264,8 @@ def locate_in_bytes(file: Path, source: bytes) -> list[Site]:
     return sorted(sites, key=lambda s: s.start)
 
 
-MAX_FILE_SIZE = 32 * 1024 * 1024  # far above any hand-written or generated Nix file
-
-
-def read_source_file(file: Path, kind: str, *, key: str, too_large: str = "") -> bytes:
-    """The bytes of a `kind` ("Nix", "JSON") file of sites, with a clear error for what
-    cannot be one; `key` is the fodhash.toml key that names such files."""
-    try:
-        size = file.stat().st_size
-        if size > MAX_FILE_SIZE:
-            raise UsageError(f"{file}: {size // 2**20} MiB is too large for a {kind} file fodhash "
-                             f"edits (limit {MAX_FILE_SIZE // 2**20} MiB){too_large}")
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{file}: no such file; check the path (or `{key}` in fodhash.toml)") from None
-    except IsADirectoryError:
-        raise UsageError(f"{file}: is a directory; name a .{kind.lower()} file") from None
-    except PermissionError:
-        raise UsageError(f"{file}: cannot be read (permission denied)") from None
-    if kind == "Nix" and b"\0" in data:  # (JSON's own parser names a NUL byte)
-        raise UsageError(f"{file}: is a binary file, not Nix source")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{file}: is not valid UTF-8 (byte {err.start}); {kind} files are "
-                         "UTF-8") from None
-    return data
-
-
-def read_nix_file(file: Path) -> bytes:
-    """The bytes of a Nix file, with a clear error for what cannot be one."""
-    return read_source_file(file, "Nix", key="file", too_large="; name the file that holds the hash")
-
-
 def locate(file: Path) -> list[Site]:
     return locate_in_bytes(file, read_nix_file(file))
-
-
-def select(sites: list[Site], selector: str | None, where: str) -> list[Site]:
-    """The sites a target's `site` selector names: an attribute path, or its last part(s).
-
-    `outputHash` selects every platform entry of a system-keyed `outputHash`, and
-    `cargoLock.outputHashes` every entry of it (one by `cargoLock.outputHashes."a-0.1.0"`, its
-    key quoted or not); a selector that names sites of two different bindings is ambiguous
-    and refused.
-    """
-    if selector is None:
-        return sites
-
-    def paths(s: Site) -> tuple[str, str, str]:  # an entry's key is selectable unquoted too
-        return s.attrpath, s.binding, s.attrpath.replace('"', "")
-
-    exact = [s for s in sites if selector in paths(s)]
-    chosen = exact or [s for s in sites if any(p.endswith("." + selector) for p in paths(s))]
-    bindings = sorted({s.binding for s in chosen})
-    if not chosen:
-        known = ", ".join(sorted({s.attrpath for s in sites})) or "none"
-        raise UsageError(f"{where}: site {selector!r} matches no hash site (sites: {known})")
-    if len(bindings) > 1:
-        raise UsageError(
-            f"{where}: site {selector!r} is ambiguous, it matches {', '.join(bindings)}; "
-            "give the full attribute path"
-        )
-    return chosen
 
 
 def platform_slot(source: bytes, sites: list[Site], platform: str) -> Site | None:

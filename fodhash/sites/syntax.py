@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.errors import UsageError
-from fodhash.nix import process as nix
+from fodhash.nix import process
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -94,8 +94,8 @@ def _nix_parse(file: Path, source: bytes) -> UsageError | None:
     """None if Nix parses `source`, else the error to raise, in Nix's words."""
     try:
         # Through stdin: `source` is what fodhash read, which the file may no longer hold.
-        result = nix.run(["nix-instantiate", "--parse", "-"], cwd=file.parent,
-                         stdin=source.decode())
+        result = process.run(["nix-instantiate", "--parse", "-"], cwd=file.parent,
+                             stdin=source.decode())
     except UsageError:  # no Nix to ask: the grammar's word is all there is
         row, column = error_nodes(parse(source).root_node)[0].start_point
         return UsageError(f"{file}:{row + 1}:{column + 1}: Nix syntax error (as fodhash's "

@@ -27,16 +27,17 @@ STYLES = {
 }
 
 
-# A check's verdicts where they differ from the status (fodhash.check.Verdict).
+# A check's verdicts where they differ from the status (fodhash.commands.check.Verdict).
 VERDICT_STYLES = {"stale": "bold red", "missing": "bold red", "unverified": "yellow"}
 
 
 def label(run: SiteRun, checking: bool) -> str:
     """A site's state as a user reads it: a check edits nothing, so it finds sites stale,
     missing, ok, unverified (not evaluated or not computable here) or failed where an update
-    would have updated, skipped them or not known their hash. fodhash.check's verdicts are
-    these words, so the progress lines and its table agree. `skipped`, in a check, is an
-    entry of a system-keyed attrset that this platform does not need: no verdict."""
+    would have updated, skipped them or not known their hash. fodhash.commands.check's
+    verdicts are these words, so the progress lines and its table agree. `skipped`, in a
+    check, is an entry of a system-keyed attrset that this platform does not need: no
+    verdict."""
     status = run.status
     if not checking or not status.done:
         return str(status)

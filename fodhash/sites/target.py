@@ -1,0 +1,155 @@
+"""A target's sites: those of its Nix file and of the JSON files it reads.
+
+The JSON files of a target are those its `.nix` file names with a literal path through
+`importJSON PATH` or `fromJSON (readFile PATH)`, and those fodhash.toml lists (`json`). A
+`flake.lock` is never one: Nix writes it (flake-compat reads it with `fromJSON`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fodhash.config import find_root
+from fodhash.sites.json_file import json_platform_slot, locate_json
+from fodhash.sites.nix_file import locate_in_bytes, platform_slot
+from fodhash.sites.read import is_json, read_source
+from fodhash.sites.site import Site
+from fodhash.sites.syntax import parse
+
+if TYPE_CHECKING:
+    import tree_sitter
+
+    from fodhash.config import Target
+
+log = logging.getLogger(__name__)
+
+# Files never read for sites: Nix's own record of locked inputs (flake.lock, and copies of
+# it) holds no FOD's hash.
+_NOT_FILES = {"flake.lock"}
+
+
+def locate_any(file: Path, source: bytes) -> list[Site]:
+    """The sites of a `.json` file or of a Nix file."""
+    return locate_json(file, source) if is_json(file) else locate_in_bytes(file, source)
+
+
+def slot_any(source: bytes, sites: list[Site], platform: str) -> Site | None:
+    if sites and is_json(sites[0].file):
+        return json_platform_slot(source, sites, platform)
+    return platform_slot(source, sites, platform)
+
+
+# ---- which JSON files a target reads ----------------------------------------------------
+
+
+def _last_name(node: tree_sitter.Node) -> str | None:
+    """`importJSON` of `lib.importJSON`, `pkgs.lib.importJSON` or `importJSON`."""
+    if node.type == "variable_expression":
+        return node.text.decode() if node.text else None
+    if node.type == "select_expression" and node.child_by_field_name("default") is None:
+        path = node.child_by_field_name("attrpath")
+        attrs = path.children_by_field_name("attr") if path is not None else []
+        if attrs and attrs[-1].type == "identifier" and attrs[-1].text:
+            return attrs[-1].text.decode()
+    return None
+
+
+def _unparenthesized(node: tree_sitter.Node | None) -> tree_sitter.Node | None:
+    while node is not None and node.type == "parenthesized_expression":
+        node = node.child_by_field_name("expression")
+    return node
+
+
+def _literal_path(node: tree_sitter.Node | None) -> str | None:
+    node = _unparenthesized(node)
+    if node is None or node.type != "path_expression" or node.text is None:
+        return None
+    if [c.type for c in node.children] != ["path_fragment"]:
+        return None  # ./${name}.json: not a literal path
+    text = node.text.decode()
+    return text if text.startswith(("./", "../")) else None
+
+
+def references(file: Path, source: bytes) -> list[Path]:
+    """The JSON files `source` reads through `importJSON PATH` or `fromJSON (readFile PATH)`
+    with a literal relative path, resolved against the folder of `file`, in file order.
+    `flake.lock` is never one, nor a file whose name does not end in `.json`."""
+    found: list[Path] = []
+    if b"importJSON" not in source and b"fromJSON" not in source:
+        return found  # most files: no second parse
+    stack = [parse(source).root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(reversed(node.children))
+        if node.type != "apply_expression":
+            continue
+        function = node.child_by_field_name("function")
+        argument = node.child_by_field_name("argument")
+        name = _last_name(function) if function is not None else None
+        literal = None
+        if name == "importJSON":
+            literal = _literal_path(argument)
+        elif name == "fromJSON":
+            inner = _unparenthesized(argument)
+            if inner is not None and inner.type == "apply_expression":
+                reader = inner.child_by_field_name("function")
+                if reader is not None and _last_name(reader) == "readFile":
+                    literal = _literal_path(inner.child_by_field_name("argument"))
+        if literal is None:
+            continue
+        path = Path(os.path.normpath(file.parent / literal))
+        if path.name in _NOT_FILES or not is_json(path):
+            continue
+        if path not in found:
+            found.append(path)
+    return found
+
+
+def json_files(target: Target, source: bytes) -> list[Path]:
+    """The JSON files whose sites belong to `target` (its file's `source` given): those
+    fodhash.toml lists for it, then those its file reads, each once, symlinks resolved. A
+    file its `.nix` file names that does not exist, or lies outside the repository, is
+    passed over (fodhash edits files of the repository only)."""
+    listed = [Path(os.path.realpath(p)) for p in target.json]
+    read: list[Path] = []
+    named = [] if is_json(target.file) else references(target.file, source)
+    if named:
+        top = find_root(target.file.parent)
+        for path in named:
+            real = Path(os.path.realpath(path))
+            if not real.is_relative_to(top):
+                log.warning("%s reads %s, outside the repository %s: its hashes are not "
+                            "sites", target.file, path, top)
+            elif not real.is_file():
+                log.debug("%s names %s, which does not exist", target.file, path)
+            else:
+                read.append(real)
+    return list(dict.fromkeys(listed + read))
+
+
+def sites_of(target: Target, sources: dict[Path, bytes], located: dict[Path, list[Site]],
+             read: Callable[[Path], bytes] = read_source) -> list[Site]:
+    """Every site of `target`: its file's, then those of its JSON files; each file is read
+    and located once (kept in `sources` and `located`, by its real path)."""
+    file = Path(os.path.realpath(target.file))
+    _locate(file, sources, located, read, locate_any)
+    sites = list(located[file])
+    for path in json_files(target, sources[file]):
+        if path != file:
+            _locate(path, sources, located, read, locate_json)
+            sites += located[path]
+    return sites
+
+
+def _locate(file: Path, sources: dict[Path, bytes], located: dict[Path, list[Site]],
+            read: Callable[[Path], bytes], locate: Callable[[Path, bytes], list[Site]]) -> None:
+    """Read and locate `file` unless that is done; a file that fails is not kept."""
+    if file in located and file in sources:
+        return
+    data = sources[file] if file in sources else read(file)
+    located[file] = locate(file, data)
+    sources[file] = data
