@@ -2,7 +2,7 @@
 # Called by ../default.nix and ../flake.nix with nixpkgs' python3Packages.
 #
 # The Python dependencies are pyproject.toml's, under the names nixpkgs gives them
-# (tests/test_packaging.py checks that the two lists agree). Not built on the machines this
+# (tests/project/test_packaging.py checks that the two lists agree). Not built on the machines this
 # project is developed on (they reach no binary cache and cannot fetch nixpkgs); see the
 # README, "Install".
 {

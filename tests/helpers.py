@@ -13,6 +13,7 @@ from fodhash.nix.derivations import read_closure, read_drv
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
+TRANSCRIPTS = ROOT / "tests" / "transcripts"  # Nix's output, recorded (transcripts/record.py)
 
 
 def copy_fixture(name: str, dest: Path, *, git: bool = True) -> Path:

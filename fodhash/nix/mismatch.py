@@ -2,9 +2,9 @@
 machine here builds, for every Nix version.
 
 Pure text parsing, no processes. `tests/transcripts/` holds real output of Nix 2.8, 2.26 and
-2.34; `tests/test_mismatch.py` holds the templates of the versions that do not run here (Nix 1.x
-to 2.3, Lix, Determinate Nix) and the shapes logs take on their way to fodhash (CI timestamps,
-quoting, lost indentation, blank lines). The comments below say which version prints what.
+2.34; `tests/nix/test_mismatch.py` holds the templates of the versions that do not run here
+(Nix 1.x to 2.3, Lix, Determinate Nix) and the shapes logs take on their way to fodhash (CI
+timestamps, quoting, lost indentation, blank lines). The comments below say which version prints what.
 """
 
 from __future__ import annotations

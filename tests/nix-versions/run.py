@@ -7,7 +7,7 @@ differ (docs/design.md, "Nix versions"). Debian's own registry serves trixie's n
 from Debian's packages, entered with chroot in a private mount namespace. A root is made
 once and reused (delete its folder to get sid's newest Nix); each run copies the work
 tree in afresh, reuses the root's virtualenv while pyproject.toml is unchanged, and runs
-the whole suite there (tests/test_hashes.py runs nix-hash without the `nix` marker).
+the whole suite there (tests/hashes/test_hashes.py runs nix-hash without the `nix` marker).
 
 Usage: tests/nix-versions/run.py [SUITE ...] [--] [PYTEST ARGS ...]
        tests/nix-versions/run.py SUITE --shell [COMMAND ...]
@@ -212,7 +212,7 @@ def copy_project(root: Path) -> Path:
     """The work tree as it is now (tracked and untracked-but-not-ignored files), in the root.
 
     Everything there but KEEP is replaced. It is made a git tree with all files
-    added, since tests/test_hooks.py lists the checkout's files with git ls-files.
+    added, since tests/project/test_hooks.py lists the checkout's files with git ls-files.
     """
     project = root / PROJECT
     project.mkdir(parents=True, exist_ok=True)

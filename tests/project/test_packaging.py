@@ -18,7 +18,7 @@ from helpers import FIXTURES, ROOT, copy_fixture, tracked_copy
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
-STAND_IN = ROOT / "tests" / "packaging" / "stand-in-nixpkgs.nix"
+STAND_IN = ROOT / "tests" / "project" / "packaging" / "stand-in-nixpkgs.nix"
 
 
 def _name(requirement: str) -> str:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from helpers import fodhash, fods_of, snapshot
+from helpers import TRANSCRIPTS, fodhash, fods_of, snapshot
 
 from fodhash.hashes.encoding import Algo, Hash
 from fodhash.hashes.fakes import fake
@@ -22,7 +22,6 @@ from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.state import SiteRun, Status, silent
 from fodhash.sites.nix_file import locate_in_bytes
 
-TRANSCRIPTS = Path(__file__).parent / "transcripts"
 REFS = "/nix/store/9x0kn1nd53pd2rlj3kmkn3xrnhn1qfns-mn-refs.drv"
 REMOTE_REFS = "/nix/store/h6glvhdwyv1hhwb2m7g08jafa4adv7p1-mn-remote-refs.drv"
 REFS_TRUE = "/nix/store/v3a5p75kzh7wmj5hp5p087lsdbp11752-mn-refs.drv"  # mn-refs with its got:

@@ -1,4 +1,4 @@
-"""Progress while Nix runs (fodhash.ui): the rich live view's rows and bottom line, rendered
+"""Progress while Nix runs (fodhash.ui.progress): the rich live view's rows and bottom line, rendered
 on a recording terminal Console; the plain lines are tested through the command line
 (test_check.py, test_platforms.py)."""
 
@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 import pytest
+from helpers import TRANSCRIPTS
 from rich.console import Console, RenderableType
 from typer.testing import CliRunner
 
@@ -15,8 +16,6 @@ from fodhash import cli
 from fodhash.protocol.state import SiteRun, Status
 from fodhash.sites.nix_file import locate_in_bytes
 from fodhash.ui.progress import LiveView
-
-TRANSCRIPTS = Path(__file__).parent / "transcripts"
 
 
 def text(renderable: RenderableType) -> str:

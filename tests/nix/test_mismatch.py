@@ -1,4 +1,4 @@
-"""The parsers of fodhash.mismatch: real output of Nix 2.8, 2.26 and 2.34, the other versions'
+"""The parsers of fodhash.nix.mismatch: real output of Nix 2.8, 2.26 and 2.34, the other versions'
 templates, and both as logs and pastes carry them (prefixed, de-indented, double-spaced, cut)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import TRANSCRIPTS
 
 from fodhash.hashes.encoding import Algo, Hash, parse_hash
 from fodhash.hashes.fakes import fake
@@ -24,8 +24,6 @@ from fodhash.nix.mismatch import (
     parse_unbuildable,
     strip_ansi,
 )
-
-TRANSCRIPTS = Path(__file__).parent / "transcripts"
 
 FAKE = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 FAKE_NIX32 = "0" * 52

@@ -21,7 +21,7 @@ SHAPES_EXPECTED = json.loads((FIXTURES / "shapes" / "expected.json").read_text()
 
 def expected_bytes(original: bytes, file: Path, expected: dict[str, str]) -> bytes:
     """The original with exactly the expected literals written in, nothing else changed
-    (a .json file's sites are its JSON string values, fodhash.json_sites)."""
+    (a .json file's sites are its JSON string values, fodhash.sites.json_file)."""
     edits = {}
     for site in locate_any(file, original):
         if site.attrpath in expected:

@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, ROOT, copy_fixture, fodhash, snapshot
+from helpers import FIXTURES, TRANSCRIPTS, copy_fixture, fodhash, snapshot
 
 from fodhash.nix.mismatch import parse_mismatches
 
 pytestmark = pytest.mark.nix
 
-TRANSCRIPTS = ROOT / "tests" / "transcripts"
 EXPECTED = json.loads((FIXTURES / "example" / "expected.json").read_text())
 
 

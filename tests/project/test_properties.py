@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import TRANSCRIPTS
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -35,8 +36,6 @@ from fodhash.nix.mismatch import Mismatch, parse_mismatches
 from fodhash.sites.nix_file import locate_in_bytes, platform_slot
 from fodhash.sites.site import Site
 from fodhash.sites.syntax import parse
-
-TRANSCRIPTS = Path(__file__).parent / "transcripts"
 
 
 def examples(count: int) -> settings:

@@ -1,6 +1,6 @@
-"""Hash sites in JSON files that Nix reads (fodhash/json_sites.py; fixtures/shapes/json-hashes.nix
-with hashes.json and sources.json): the locator, the references, the config, and end to end
-with the real Nix (update, check, list)."""
+"""Hash sites in JSON files that Nix reads (fodhash/sites/json_file.py, target.py;
+fixtures/shapes/json-hashes.nix with hashes.json and sources.json): the locator, the
+references, the config, and end to end with the real Nix (update, check, list)."""
 
 from __future__ import annotations
 

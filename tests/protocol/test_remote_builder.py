@@ -9,7 +9,7 @@ The transcript tests/transcripts/nix-2.8-remote-builder.txt is the output of
 together on a pipe, TERM=dumb, as tests/transcripts/record.py records the others). Recorded
 with
 
-    FODHASH_RECORD_TRANSCRIPTS=1 .venv/bin/pytest tests/test_remote_builder.py -k transcript
+    FODHASH_RECORD_TRANSCRIPTS=1 .venv/bin/pytest tests/protocol/test_remote_builder.py -k transcript
 
 and on every other run compared byte for byte with a fresh build: the derivation, its path
 and the got hash do not depend on the run, and ssh runs with LogLevel=ERROR so its
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from helpers import TRANSCRIPTS
 from remote_builder import (
     RemoteBuilder,
     running_builder,
@@ -38,7 +39,7 @@ from fodhash.nix.mismatch import parse_mismatches, parse_unbuildable
 pytestmark = pytest.mark.nix
 
 FAKE = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-TRANSCRIPT = Path(__file__).parent / "transcripts" / "nix-2.8-remote-builder.txt"
+TRANSCRIPT = TRANSCRIPTS / "nix-2.8-remote-builder.txt"
 RECORD = "FODHASH_RECORD_TRANSCRIPTS"
 
 # `system` comes from an argument (`--argstr system aarch64-linux`); x86_64-linux, not
