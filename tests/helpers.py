@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -121,3 +122,43 @@ def building_slowly(repo: Path, name: str, seconds: float, *args: str,
         assert slow.read_bytes() == original, "the user's file was written during the run"
         time.sleep(0.05)
     return proc
+
+
+PINS_URL = "@PINS@"  # in fixtures/pins: where the pinned downloads are served from
+
+
+def served_pins(dest: Path) -> Path:
+    """A copy of fixtures/pins whose pins download from `file://` tarballs and files made
+    here from its upstream/ folder, as a git work tree.
+
+    The served folder is world-readable: Nix's builtin fetchers may read as a build user.
+    Each tarball holds one top-level folder, as release tarballs do; its mtimes are fixed,
+    though the hash Nix computes (of the unpacked tree) does not depend on them.
+    """
+    repo = copy_fixture("pins", dest, git=False)
+    served = dest / "served"
+    served.mkdir()
+    upstream = repo / "upstream"
+    for entry in sorted(upstream.iterdir()):
+        if entry.is_dir():
+            with tarfile.open(served / f"{entry.name}.tar.gz", "w:gz") as tar:
+                for path in sorted([entry, *entry.rglob("*")]):
+                    info = tar.gettarinfo(str(path), arcname=str(path.relative_to(upstream)))
+                    info.mtime, info.uid, info.gid, info.uname, info.gname = 1, 0, 0, "", ""
+                    if path.is_file():
+                        with path.open("rb") as handle:
+                            tar.addfile(info, handle)
+                    else:
+                        tar.addfile(info)
+        else:
+            shutil.copy(entry, served / entry.name)
+    shutil.rmtree(upstream)
+    for path in [dest, served, *served.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    for path in repo.rglob("*"):
+        if path.is_file() and PINS_URL.encode() in path.read_bytes():
+            path.write_bytes(path.read_bytes().replace(PINS_URL.encode(),
+                                                       served.as_uri().encode()))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    return repo

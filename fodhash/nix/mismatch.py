@@ -33,6 +33,20 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
+class PinMismatch:
+    """A download Nix verified while it evaluated (a pin: `builtins.fetchTarball`,
+    `builtins.fetchurl`, `builtins.fetchGit` or `fetchTree` with a `narHash`) whose content
+    has another hash than the one written."""
+
+    source: str
+    """What Nix fetched: the URL, or the input (`git+file:///…?rev=…`)."""
+    hashes: tuple[Hash, Hash]
+    """Nix's two hashes in the order it prints them: (specified, got). Nix 2.34's fetchGit
+    prints them the other way round (its `expected` is the content's), so a reader matches
+    either with the value it wrote and takes the other as the truth."""
+
+
+@dataclass(frozen=True)
 class BuildFailure:
     """A derivation whose builder failed for a reason other than a hash mismatch."""
 
@@ -100,6 +114,16 @@ _ONE_LINE = (
         r"'(?P<got>[^']+)' instead of the expected hash '(?P<wanted>[^']*)'"
     ),
 )
+
+# Pins, fetched while Nix evaluates. fetchTarball and fetchurl, every version: a header, then the
+# indented `specified:` and `got:` lines of the FOD block (2.26+ add `… while calling the
+# 'fetchTarball' builtin` trace lines after them).
+_DOWNLOAD_HEADER = re.compile(r"hash mismatch in file downloaded from '(?P<source>[^']+)':")
+# fetchTree and fetchGit with a narHash, on one line: 2.8 "NAR hash mismatch in input 'URL'
+# (/nix/store/…), expected 'SRI', got 'SRI'"; 2.26+ "…, expected 'SRI' but got 'SRI'".
+_NAR_MISMATCH = re.compile(
+    r"NAR hash mismatch in input '(?P<source>[^']+)'(?: \([^)]*\))?, expected '(?P<first>[^']+)'"
+    r",? (?:but )?got '(?P<second>[^']+)'")
 
 # 1.x-2.28: "builder for '%s' failed with exit code 1" (";" when the log tail follows).
 _BUILDER_FAILED = re.compile(
@@ -288,6 +312,26 @@ def parse_mismatches(output: str) -> list[Mismatch]:
             mismatch = _one_line(item)
         if mismatch is not None:
             found.setdefault(mismatch.path, mismatch)
+    return list(found.values())
+
+
+def parse_pin_mismatches(output: str) -> list[PinMismatch]:
+    """Every pin mismatch in Nix's output (an evaluation error, or a log that holds one), in
+    order of appearance, first report per source."""
+    items = _lines(output)
+    found: dict[str, PinMismatch] = {}
+    for index, item in enumerate(items):
+        pin: PinMismatch | None = None
+        if header := _DOWNLOAD_HEADER.search(item):
+            block = _block(header["source"], list(items[index + 1 : index + 4]))
+            if block is not None and block.specified is not None:
+                pin = PinMismatch(header["source"], (block.specified, block.got))
+        elif nar := _NAR_MISMATCH.search(item):
+            first, second = _parse(nar["first"]), _parse(nar["second"])
+            if first is not None and second is not None:
+                pin = PinMismatch(nar["source"], (first, second))
+        if pin is not None:
+            found.setdefault(pin.source, pin)
     return list(found.values())
 
 
