@@ -7,14 +7,14 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from fodhash.errors import NixError
-from fodhash.nix.mismatch import strip_ansi
+from fodhash.nix.mismatch import PinMismatch, parse_pin_mismatches, strip_ansi
 from fodhash.nix.process import ProcessResult, run, stream
 
 log = logging.getLogger(__name__)
@@ -47,16 +47,36 @@ class Instantiation:
 _NO_CARGO_HASH = re.compile(r"No hash was found while vendoring the git dependency (\S+?)\.(?:\s|$)")
 
 
-def instantiate(what: Instantiation, timeout: float | None = None) -> list[str]:
-    """Evaluate and write the .drv files, building nothing; the top-level .drv paths."""
-    result = run(what.command(), cwd=what.cwd, timeout=timeout)
+class EvaluationError(NixError):
+    """Nix could not evaluate an instantiation; `pins` are the downloads it verified while
+    evaluating whose content had another hash than the one written (it stops at the first)."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+        self.pins: list[PinMismatch] = parse_pin_mismatches(output)
+
+
+def instantiate(what: Instantiation, timeout: float | None = None,
+                env: Mapping[str, str] | None = None) -> list[str]:
+    """Evaluate and write the .drv files, building nothing; the top-level .drv paths.
+    `env`: variables to set for Nix (a fetcher cache of the run's own, say)."""
+    result = run(what.command(), cwd=what.cwd, timeout=timeout, env=env)
     if not result.ok:
-        missing = _NO_CARGO_HASH.search(strip_ansi(result.stderr or result.stdout))
+        output = strip_ansi(result.stderr or result.stdout)
+        missing = _NO_CARGO_HASH.search(output)
         hint = (f'\nAdd `"{missing[1]}" = lib.fakeHash;` (or `""`) to its `outputHashes` '
                 "(of `cargoLock` or `importCargoLock`) and run fodhash again: it resolves "
                 "the placeholder.") if missing else ""
-        raise NixError(f"Nix could not evaluate it. {result.describe()}{hint}")
+        raise EvaluationError(f"Nix could not evaluate it. {result.describe()}{hint}", output)
     return [line.split("!", 1)[0] for line in result.stdout.split() if line.endswith(".drv")]
+
+
+def merge_group(what: Instantiation) -> tuple[object, ...]:
+    """Instantiations of one group are merged into one (`merge`). A whole file (no -A)
+    instantiates only its top-level derivations: not mergeable with -A attributes, which may
+    be nested."""
+    return (what.cwd, what.file, what.nix_args, bool(what.flake_refs), bool(what.attrs))
 
 
 def merge(whats: Sequence[Instantiation]) -> list[Instantiation]:
@@ -64,9 +84,7 @@ def merge(whats: Sequence[Instantiation]) -> list[Instantiation]:
     fewer Nix processes, and Nix evaluates what the attributes share once."""
     merged: dict[tuple[object, ...], Instantiation] = {}
     for what in whats:
-        # A whole file (no -A) instantiates only its top-level derivations: not mergeable
-        # with -A attributes, which may be nested.
-        group = (what.cwd, what.file, what.nix_args, bool(what.flake_refs), bool(what.attrs))
+        group = merge_group(what)
         known = merged.get(group)
         if known is None:
             merged[group] = what

@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -113,18 +113,20 @@ def _child_exited(child: pexpect.spawn[str]) -> Callable[[float], bool]:
 
 
 def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None = None,
-        stdin: str | None = None) -> ProcessResult:
+        stdin: str | None = None, env: Mapping[str, str] | None = None) -> ProcessResult:
     """Run a command to completion, capturing both streams. Never raises on a non-zero exit.
 
     The child gets its own process group so that a timeout or Ctrl-C kills Nix and every
-    builder it started. The environment passes through unchanged (NIX_PATH and the rest).
+    builder it started. The environment passes through unchanged (NIX_PATH and the rest),
+    with `env` set on top of it.
     """
     argv = (require(args[0]), *args[1:])
     log.debug("run: %s", " ".join(argv))
     start = time.monotonic()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                            text=True, errors="replace", start_new_session=True)
+                            text=True, errors="replace", start_new_session=True,
+                            env=None if env is None else {**os.environ, **env})
     try:
         stdout, stderr = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:

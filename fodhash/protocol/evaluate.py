@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from fodhash.errors import FodhashError
@@ -31,24 +31,32 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Evaluated:
-    """One tree's evaluation: its derivations, or the error that stopped it."""
+    """One tree's evaluation: the derivations of the instantiations that evaluated, and the
+    error of each one that did not (Nix stops a process at its first error, so one failing
+    target never hides another's derivations)."""
 
     graph: Graph
     tops: dict[int, list[str]]  # top-level .drv paths, by instantiation index
-    error: FodhashError | None = None
+    errors: dict[int, FodhashError] = field(default_factory=dict)  # by instantiation index
+
+    @property
+    def error(self) -> FodhashError | None:
+        return next(iter(self.errors.values()), None)
 
 
-def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Sequence[int],
-                      timeout: Callable[[], float | None]) -> list[Evaluated]:
+def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterable[int],
+                      timeout: Callable[[], float | None],
+                      env: Mapping[str, str] | None = None) -> list[Evaluated]:
     """Instantiate the instantiations `indexes` of every tree, all in parallel processes,
-    and read each tree's closure. An error is kept per tree, not raised."""
+    and read each tree's closure. Errors are kept per instantiation, not raised."""
+    indexes = list(indexes)
     jobs = [(t, i) for t in range(len(trees)) for i in indexes]
     results: dict[tuple[int, int], list[str] | FodhashError] = {}
 
     def one(job: tuple[int, int]) -> None:
         tree, index = job
         try:
-            results[job] = calls.instantiate(trees[tree][index], timeout())
+            results[job] = calls.instantiate(trees[tree][index], timeout(), env)
         except NixTimeout:
             raise  # the whole run is over
         except FodhashError as error:
@@ -62,13 +70,10 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Sequenc
     evaluated = []
     for tree in range(len(trees)):
         outcome = {i: results[(tree, i)] for i in indexes}
-        error = next((o for o in outcome.values() if isinstance(o, FodhashError)), None)
-        if error is not None:
-            evaluated.append(Evaluated({}, {}, error))
-            continue
+        errors = {i: o for i, o in outcome.items() if isinstance(o, FodhashError)}
         tops = {i: o for i, o in outcome.items() if isinstance(o, list)}
         roots = sorted({path for paths in tops.values() for path in paths})
-        evaluated.append(Evaluated(read_closure(roots), tops))
+        evaluated.append(Evaluated(read_closure(roots) if roots else {}, tops, errors))
     return evaluated
 
 

@@ -19,6 +19,7 @@ from fodhash.nix.derivations import Derivation
 from fodhash.protocol.state import FROM_CACHE, SiteRun, Status
 
 Graph = dict[str, Derivation]
+PIN_PLATFORM = "builtin"  # Nix's name for what runs the same everywhere (builtin:fetchurl)
 
 
 class Lookups:
@@ -64,6 +65,22 @@ class Lookups:
             drv = graph[path]
             self.cache.put(Entry(key=key, hash=run.new, platform=drv.system, name=drv.name,
                                  nix_version=self._nix_version, time=time.time()))
+
+    def pin(self, key: str) -> Entry | None:
+        """The cached true hash of a pin (fodhash.sites.pins.pin_key), if the cache may answer."""
+        return self.cache.get(key) if self.use and self.cache is not None else None
+
+    def store_pin(self, run: SiteRun, keys: Sequence[str]) -> None:
+        """A pin's true hash, learnt from a real download in this run, under each of `keys`.
+        Its platform is `builtin`: a download is the same on every platform."""
+        if self.cache is None or run.new is None:
+            return
+        if self._nix_version is None:
+            self._nix_version = calls.version()
+        for key in dict.fromkeys(keys):
+            self.cache.put(Entry(key=key, hash=run.new, platform=PIN_PLATFORM,
+                                 name=run.pin or str(run.site), nix_version=self._nix_version,
+                                 time=time.time()))
 
     def unchanged(self, graph: Graph, runs: Sequence[SiteRun]) -> list[tuple[SiteRun, list[str]]] | None:
         """Whether the files, evaluated as they are, hold only cached true hashes: each FOD

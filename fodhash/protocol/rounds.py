@@ -19,12 +19,20 @@ Each round:
    are paired with their fake-hash twins and built at once (namesakes each under a
    derivation of its own: fodhash.protocol.namesakes), every `got:` mapped by .drv path;
 3. the true hashes go into every tree; repeat until no site is pending.
-So a round is one evaluation phase and one build phase. In place (one tree: the user's
+So a round is one evaluation phase and one build phase. A site whose sentinel stops the
+evaluation with a download's hash mismatch is an evaluation-time pin (`builtins.fetchTarball`,
+niv, npins): the mismatch's other hash is its truth, from a real download (each evaluation
+gets a fetcher cache of the run's own, so Nix cannot answer from an earlier download of the
+same URL); it goes into every tree and the evaluation runs again, until no pin stops it. An
+instantiation that fails for another reason fails the sites of its targets alone, with Nix's
+message; every other target goes on. In place (one tree: the user's
 files, under a journal) the fake form is evaluated after the sentinel form instead.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -32,15 +40,17 @@ from dataclasses import dataclass
 
 from fodhash.cache.store import Results
 from fodhash.config import Target
-from fodhash.files.patch import Document, Span, deferred_signals
+from fodhash.errors import FodhashError
+from fodhash.files.patch import Document, Span, apply_edits, deferred_signals
 from fodhash.hashes.encoding import Hash
-from fodhash.nix.calls import merge
+from fodhash.nix.calls import EvaluationError, merge, merge_group
 from fodhash.nix.derivations import Derivation
 from fodhash.nix.process import RESTORED, NixTimeout
 from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.results import Lookups
 from fodhash.protocol.state import FROM_CACHE, Events, Options, SiteRun, Status, not_evaluated, silent
+from fodhash.sites.pins import maybe_pin, pin_key
 from fodhash.sites.site import Site
 
 Graph = dict[str, Derivation]
@@ -90,6 +100,11 @@ class Resolver:
         self.build_args = {t.name: t.build_args for t, _ in extra}
         self.build_args |= {t.name: t.build_args for t in targets}
         self.reaches: dict[int, set[SiteRun]] = {}  # whose FODs each instantiation evaluates
+        # The targets each instantiation evaluates, and those that failed for good.
+        self.members = {i: {t.name for t in targets if merge_group(t.instantiation)
+                            == merge_group(what)} for i, what in enumerate(self.whats[SENTINEL])}
+        self.broken: set[int] = set()
+        self._fetches: str | None = None  # the run's own fetcher cache (XDG_CACHE_HOME)
         self.evaluations = 0
         self.rounds = 0
         self.builder = Builder(jobs=options.jobs, events=self.events, set_status=self._set,
@@ -124,12 +139,16 @@ class Resolver:
 
     def _evaluate(self, pending: Iterable[SiteRun], trees: Sequence[int]) -> list[evaluate.Evaluated]:
         """One evaluation phase: the instantiations that hold the pending sites' FODs, in
-        every tree of `trees` at once."""
+        every tree of `trees` at once, each with the run's own fetcher cache: a pin's
+        sentinel must be downloaded for real, never answered from an earlier download."""
         self.evaluations += 1
         wanted = set(pending)
-        indexes = [i for i in range(len(self.whats[SENTINEL]))
-                   if i not in self.reaches or self.reaches[i] & wanted]
-        return evaluate.instantiate_trees([self.whats[t] for t in trees], indexes, self._remaining)
+        indexes = [i for i in range(len(self.whats[SENTINEL])) if i not in self.broken
+                   and (i not in self.reaches or self.reaches[i] & wanted)]
+        if self._fetches is None:
+            self._fetches = tempfile.mkdtemp(prefix="fodhash-fetches-")
+        return evaluate.instantiate_trees([self.whats[t] for t in trees], indexes,
+                                          self._remaining, {"XDG_CACHE_HOME": self._fetches})
 
     def _set(self, run: SiteRun, status: Status, message: str = "") -> None:
         """A new status, with the message that explains it (none: an earlier one, such as
@@ -149,24 +168,33 @@ class Resolver:
     def run(self, events: Events | None = None) -> list[SiteRun]:
         """Resolve every site; files end with the true hashes or their original bytes."""
         self.events = self.builder.events = events or silent
-        if self._unchanged():
-            self.rounds = 1
+        try:
+            if self._unchanged():
+                self.rounds = 1
+                self._finish()
+                return self.runs
+            self._cached_pins()
+            pending = [r for r in self.runs if not r.status.done]
+            if pending:
+                self.prepare()
+            while pending:
+                self.rounds += 1
+                pending = self._round(pending)
+            self._store_pins()
             self._finish()
             return self.runs
-        pending = [r for r in self.runs if not r.status.done]
-        if pending:
-            self.prepare()
-        while pending:
-            self.rounds += 1
-            pending = self._round(pending)
-        self._finish()
-        return self.runs
+        finally:
+            if self._fetches is not None:
+                shutil.rmtree(self._fetches, ignore_errors=True)
 
     def _round(self, pending: list[SiteRun]) -> list[SiteRun]:
         trees = self._write_forms(pending)
         evaluated = self._evaluate(pending, trees)
-        if evaluated[0].error is not None:
-            raise evaluated[0].error
+        evaluated, pending = self._resolve_pins(evaluated, pending)
+        self._fail_unevaluated(evaluated[SENTINEL].errors, pending, "its target")
+        pending = [r for r in pending if not r.status.done]
+        if not pending:
+            return []
         graph = evaluated[0].graph
         evaluate.map_sentinels(graph, pending)
         if self.rounds == 1 and self.check_sentinels is not None:
@@ -194,6 +222,7 @@ class Resolver:
             unbuilt = []
         if unbuilt:
             fake = self._fake_forms(evaluated, unbuilt, pending)
+            unbuilt = [r for r in unbuilt if not r.status.done]
             builds = self._builds(graph, fake, unbuilt)
             gots = self.builder.build(builds, lambda run: self.build_args[run.target])
             self._record(gots, graph)
@@ -218,13 +247,91 @@ class Resolver:
             self._write(SENTINEL, {r: r.fake_text() for r in ready}
                         | {r: r.sentinel_text() for r in waiting})
             [fake] = self._evaluate(ready, [SENTINEL])
-            if fake.error is not None:
-                raise fake.error
-            return fake.graph
-        error = evaluated[FAKE].error
-        if error is not None:
-            raise error
-        return evaluated[FAKE].graph
+        else:
+            fake = evaluated[FAKE]
+        self._fail_unevaluated(fake.errors, ready, "with fake hashes, its target")
+        return fake.graph
+
+    # ---- evaluation-time pins and evaluation errors ---------------------------------------
+
+    def _resolve_pins(self, evaluated: list[evaluate.Evaluated], pending: list[SiteRun]
+                      ) -> tuple[list[evaluate.Evaluated], list[SiteRun]]:
+        """Resolve every pin whose sentinel stopped an evaluation of the sentinel tree, write
+        its truth into every tree and evaluate again, until no pin stops one (Nix stops at
+        the first error, so a file with several pins takes one evaluation per pin)."""
+        while True:
+            by_sentinel = {run.sentinel: run for run in pending}
+            found: dict[SiteRun, tuple[Hash, str]] = {}
+            for error in evaluated[SENTINEL].errors.values():
+                for pin in error.pins if isinstance(error, EvaluationError) else []:
+                    first, second = pin.hashes
+                    # Nix 2.34's fetchGit names the two the other way round.
+                    for wrote, truth in ((first, second), (second, first)):
+                        run = by_sentinel.get(wrote)
+                        if run is not None and run not in found:
+                            found[run] = (truth, pin.source)
+                            break
+            if not found:
+                return evaluated, pending
+            for run, (truth, source) in found.items():
+                run.new, run.pin = truth, source
+                run.seconds = time.monotonic() - (run.started or time.monotonic())
+                self._set(run, Status.OK if run.site.current == truth else Status.UPDATED)
+            pending = [r for r in pending if not r.status.done]
+            if not pending:
+                return evaluated, pending
+            evaluated = self._evaluate(pending, self._write_forms(pending))
+
+    def _fail_unevaluated(self, errors: dict[int, FodhashError], runs: Sequence[SiteRun],
+                          what: str) -> None:
+        """The pending sites of each instantiation Nix could not evaluate fail, with Nix's
+        message; no later phase evaluates it again. Other instantiations go on."""
+        for index, error in errors.items():
+            self.broken.add(index)
+            for run in runs:
+                if run.target in self.members.get(index, ()) and not run.status.done:
+                    self._set(run, Status.FAILED, f"{what} did not evaluate: {error}")
+
+    def _document(self, site: Site) -> bytes:
+        return self.trees[SENTINEL].documents[str(site.file)].original
+
+    def _cached_pins(self) -> None:
+        """Pins the cache answers for their file as it is (fodhash.sites.pins.pin_key): no
+        download. Only a site shaped like a pin is asked."""
+        for run in self.runs:
+            if run.status.done or run.site.is_missing:
+                continue
+            source = self._document(run.site)
+            if not maybe_pin(run.site, source):
+                continue
+            entry = self.lookups.pin(pin_key(run.site, source))
+            if entry is None:
+                continue
+            run.new, run.pin, run.keys = entry.hash, entry.name, [pin_key(run.site, source)]
+            if run.new == run.site.current:
+                self._set(run, Status.OK, FROM_CACHE)
+            else:
+                self._set(run, Status.CACHED)
+
+    def _store_pins(self) -> None:
+        """The pins learnt from a download in this run, keyed on their file as it is and as
+        the run leaves it (their own literal masked in both)."""
+        final = self.final_edits()
+        for run in self.runs:
+            if run.pin is None or run.keys or not run.status.resolved:
+                continue
+            original = self._document(run.site)
+            edits = {span: text for span, text in final.get(str(run.site.file), {}).items()
+                     if span != (run.site.start, run.site.end)}
+            keys = [pin_key(run.site, original)]
+            if edits and all(e <= run.site.start or s >= run.site.end for s, e in edits):
+                shift = sum(len(t) - (e - s) for (s, e), t in edits.items() if e <= run.site.start)
+                after = apply_edits(original, edits)
+                moved = Site(**{**run.site.__dict__, "start": run.site.start + shift,
+                                "end": run.site.end + shift})
+                keys.append(pin_key(moved, after))
+            run.keys = keys
+            self.lookups.store_pin(run, keys)
 
     def _keep_needed(self, graph: Graph, pending: list[SiteRun]) -> list[SiteRun]:
         """Drop the extra sites no selected site's FOD consumes (unevaluated ones included):
@@ -296,16 +403,28 @@ class Resolver:
         self.evaluations += 1
         [evaluated] = evaluate.instantiate_trees([self.as_is], range(len(self.as_is)),
                                                  self._remaining)
-        if evaluated.error is not None:
-            raise evaluated.error
+        if evaluated.errors:
+            return False  # the protocol tells which sites it stops, and why
         verdicts = self.lookups.unchanged(evaluated.graph, self.runs)
         if verdicts is None:
             return False
+        pins: dict[SiteRun, str] = {}
+        for run, keys in verdicts:
+            source = self._document(run.site)
+            if keys or not maybe_pin(run.site, source):
+                continue
+            # No FOD carries it: a pin, unless the cache says what this file's pin holds.
+            key = pin_key(run.site, source)
+            entry = self.lookups.pin(key)
+            if entry is None or entry.hash != run.site.current:
+                return False
+            pins[run] = key
         keep = evaluate.needed(evaluate.upstream(evaluated.graph, self.runs), self.runs)
         self.runs = [r for r in self.runs if r in keep]
-        for run, keys in verdicts:
+        for run, found in verdicts:
             if run not in keep:
                 continue
+            keys = [pins[run]] if run in pins else found
             run.keys = keys
             run.new = run.site.current if keys else None
             if keys:  # already true: confirmed by the cache, nothing written

@@ -70,6 +70,7 @@ class SiteRun:
     # (never trust the store: a stale upstream hash whose old output is still there would
     # build silently). Kept only if some selected site's FOD does consume it.
     extra: bool = False
+    pin: str | None = None  # for an evaluation-time pin: what Nix downloaded (its URL)
 
     @property
     def sentinel(self) -> Hash:

@@ -1,8 +1,11 @@
 """A target's sites: those of its Nix file and of the JSON files it reads.
 
-The JSON files of a target are those its `.nix` file names with a literal path through
-`importJSON PATH` or `fromJSON (readFile PATH)`, and those fodhash.toml lists (`json`). A
-`flake.lock` is never one: Nix writes it (flake-compat reads it with `fromJSON`).
+The JSON files of a target are those fodhash.toml lists (`json`), and those read by its
+`.nix` file or by a Nix file of the repository it imports (`import ./nix/sources.nix`,
+`import ./npins`, transitively): a literal path given to `importJSON PATH` or
+`fromJSON (readFile PATH)`, or any literal `.json` path in a file that calls one of them
+(niv's `sourcesFile ? ./sources.json`). A `flake.lock` is never one: Nix writes it
+(flake-compat reads it with `fromJSON`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.config import find_root
+from fodhash.errors import FodhashError
 from fodhash.sites.json_file import json_platform_slot, locate_json
 from fodhash.sites.nix_file import locate_in_bytes, platform_slot
 from fodhash.sites.read import is_json, read_source
@@ -76,8 +80,10 @@ def _literal_path(node: tree_sitter.Node | None) -> str | None:
 
 def references(file: Path, source: bytes) -> list[Path]:
     """The JSON files `source` reads through `importJSON PATH` or `fromJSON (readFile PATH)`
-    with a literal relative path, resolved against the folder of `file`, in file order.
-    `flake.lock` is never one, nor a file whose name does not end in `.json`."""
+    with a literal relative path, or names with a literal path in a file that calls one of
+    them (`sourcesFile ? ./sources.json`, read as `fromJSON (readFile sourcesFile)`), resolved
+    against the folder of `file`, in file order. `flake.lock` is never one, nor a file whose
+    name does not end in `.json`."""
     found: list[Path] = []
     if b"importJSON" not in source and b"fromJSON" not in source:
         return found  # most files: no second parse
@@ -85,6 +91,11 @@ def references(file: Path, source: bytes) -> list[Path]:
     while stack:
         node = stack.pop()
         stack.extend(reversed(node.children))
+        if node.type == "path_expression":
+            named = _literal_path(node)
+            if named is not None and named.endswith(".json"):
+                _add(found, file, named)
+            continue
         if node.type != "apply_expression":
             continue
         function = node.child_by_field_name("function")
@@ -99,13 +110,63 @@ def references(file: Path, source: bytes) -> list[Path]:
                 reader = inner.child_by_field_name("function")
                 if reader is not None and _last_name(reader) == "readFile":
                     literal = _literal_path(inner.child_by_field_name("argument"))
+        if literal is not None:
+            _add(found, file, literal)
+    return found
+
+
+def _add(found: list[Path], file: Path, literal: str) -> None:
+    path = Path(os.path.normpath(file.parent / literal))
+    if path.name not in _NOT_FILES and is_json(path) and path not in found:
+        found.append(path)
+
+
+def imports(file: Path, source: bytes) -> list[Path]:
+    """The Nix files `source` imports with a literal relative path (`import ./nix/sources.nix`,
+    `import ./npins`: a folder's `default.nix`), resolved against the folder of `file`."""
+    found: list[Path] = []
+    if b"import" not in source:
+        return found
+    stack = [parse(source).root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(reversed(node.children))
+        if node.type != "apply_expression":
+            continue
+        function = node.child_by_field_name("function")
+        if function is None or _last_name(function) != "import":
+            continue
+        literal = _literal_path(node.child_by_field_name("argument"))
         if literal is None:
             continue
         path = Path(os.path.normpath(file.parent / literal))
-        if path.name in _NOT_FILES or not is_json(path):
-            continue
-        if path not in found:
+        path = path / "default.nix" if path.is_dir() else path
+        if path.suffix == ".nix" and path not in found:
             found.append(path)
+    return found
+
+
+_MOST_IMPORTS = 64  # Nix files followed per target: a repository's pins, not a package set
+
+
+def _json_read(file: Path, source: bytes, top: Path) -> list[Path]:
+    """The JSON files read by `file` and by the repository's Nix files it imports,
+    transitively (those outside the repository are not followed)."""
+    found: list[Path] = []
+    seen = {file}
+    queue = [(file, source)]
+    while queue and len(seen) <= _MOST_IMPORTS:
+        current, data = queue.pop(0)
+        found += [p for p in references(current, data) if p not in found]
+        for path in imports(current, data):
+            real = Path(os.path.realpath(path))
+            if real in seen or not real.is_relative_to(top) or not real.is_file():
+                continue
+            seen.add(real)
+            try:
+                queue.append((path, read_source(real)))
+            except FodhashError as error:
+                log.debug("%s imports %s, not read: %s", current, path, error)
     return found
 
 
@@ -116,9 +177,9 @@ def json_files(target: Target, source: bytes) -> list[Path]:
     passed over (fodhash edits files of the repository only)."""
     listed = [Path(os.path.realpath(p)) for p in target.json]
     read: list[Path] = []
-    named = [] if is_json(target.file) else references(target.file, source)
+    top = find_root(target.file.parent)
+    named = [] if is_json(target.file) else _json_read(target.file, source, top)
     if named:
-        top = find_root(target.file.parent)
         for path in named:
             real = Path(os.path.realpath(path))
             if not real.is_relative_to(top):
