@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,11 +32,15 @@ from fodhash.hashes.encoding import Hash
 from fodhash.hashes.fakes import sentinel
 from fodhash.nix import calls, process
 from fodhash.nix.derivations import read_closure
+from fodhash.nix.mismatch import PinMismatch, parse_pin_mismatches, strip_ansi
+from fodhash.sites.json_file import locate_json
 from fodhash.sites.nix_file import locate_in_bytes
-from fodhash.sites.read import read_nix_file
+from fodhash.sites.read import is_json, read_nix_file, read_source
 from fodhash.sites.site import Site
+from fodhash.sites.target import json_read, references
 
 EVAL_TIMEOUT = 120.0  # seconds for one entry point's evaluation
+_MOST_PINS = 64  # evaluations of one file, one per pin that stops it
 MAX_ATTRS = 500  # an attribute set larger than this is a package set (nixpkgs), not targets
 _ATTR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_'-]*$")
 _STORE_LINK = re.compile(r"^/nix/store/")
@@ -104,6 +109,8 @@ class Found:
     unreadable: dict[str, str] = field(default_factory=dict)  # file -> why it was skipped
     kinds: dict[str, str] = field(default_factory=dict)  # file -> what it evaluates to
     notes: list[str] = field(default_factory=list)
+    root: Path | None = None  # where init runs
+    top: Path | None = None  # the repository's top
 
 
 def repository_files(top: Path) -> list[str]:
@@ -135,8 +142,9 @@ def _nix_error(result: process.ProcessResult) -> str:
     return "; ".join(errors[-2:]) if errors else (lines[-1] if lines else "no output")
 
 
-def _probe_file(scratch: Path, name: str) -> tuple[str, list[Entry], str]:
-    """(what the file is, its entry points, why it could not be evaluated or "")."""
+def _probe_file(scratch: Path, name: str) -> tuple[str, list[Entry], str, list[PinMismatch]]:
+    """(what the file is, its entry points, why it could not be evaluated or "", the pins
+    whose mismatch stopped its evaluation)."""
     path = scratch / name
     expression = _PROBE % {"path": json.dumps(str(path)), "max": MAX_ATTRS}
     try:
@@ -144,15 +152,16 @@ def _probe_file(scratch: Path, name: str) -> tuple[str, list[Entry], str]:
         result = process.run(["nix-instantiate", "--eval", "--read-write-mode", "--strict", "--json",
                               "--expr", expression], cwd=path.parent, timeout=EVAL_TIMEOUT)
     except process.NixTimeout:
-        return "timeout", [], f"its evaluation took over {EVAL_TIMEOUT:g} s"
+        return "timeout", [], f"its evaluation took over {EVAL_TIMEOUT:g} s", []
     if not result.ok:
-        return "error", [], _nix_error(result).replace(str(scratch) + "/", "")
+        pins = parse_pin_mismatches(strip_ansi(result.stderr or result.stdout))
+        return "error", [], _nix_error(result).replace(str(scratch) + "/", ""), pins
     value = json.loads(result.stdout)
     kind = str(value.get("kind"))
     if kind == "derivation":
-        return kind, [Entry(name, drvs=tuple(value["drvs"]))], ""
+        return kind, [Entry(name, drvs=tuple(value["drvs"]))], "", []
     if kind != "attrs":
-        return kind, [], ""
+        return kind, [], "", []
     entries = []
     whole: list[str] = []
     for attr, info in sorted(value["attrs"].items()):
@@ -162,7 +171,7 @@ def _probe_file(scratch: Path, name: str) -> tuple[str, list[Entry], str]:
             entries.append(Entry(name, attr=attr, drvs=tuple(info["drvs"])))
     if whole:  # `nix-instantiate FILE` instantiates the attributes that are derivations
         entries.insert(0, Entry(name, drvs=tuple(whole)))
-    return kind, entries, ""
+    return kind, entries, "", []
 
 
 def _probe_flake(scratch: Path, system: str) -> tuple[list[Entry], str]:
@@ -182,13 +191,28 @@ def discover(root: Path, system: str) -> Found:
     prefix = "" if root.resolve() == top else str(root.resolve().relative_to(top)) + "/"
     nix_files = [n for n in names if n.endswith(".nix") and n.startswith(prefix)
                  and (top / n).is_file()]
-    found = Found()
+    found = Found(root=root, top=top)
     sources: dict[str, bytes] = {}
+    json_files: list[str] = []
     for name in nix_files:
         local = name[len(prefix):]
         try:
             sources[name] = read_nix_file(top / name)
             sites = locate_in_bytes(root / local, sources[name])
+        except UsageError as error:
+            found.unreadable[local] = str(error)
+            continue
+        if sites:
+            found.sites[local] = sites
+        for path in references(top / name, sources[name]):  # niv's and npins' sources.json
+            json_name = str(path.relative_to(top)) if path.is_relative_to(top) else ""
+            if json_name.startswith(prefix) and path.is_file() and json_name not in json_files:
+                json_files.append(json_name)
+    for name in json_files:
+        local = name[len(prefix):]
+        try:
+            sources[name] = read_source(top / name)
+            sites = locate_json(root / local, sources[name])
         except UsageError as error:
             found.unreadable[local] = str(error)
             continue
@@ -200,24 +224,63 @@ def discover(root: Path, system: str) -> Found:
     with workspace(top) as space:
         space.materialize()
         scratch = space.copy()
+        edits: dict[str, dict[tuple[int, int], str]] = {}
+        files_of: dict[Site, str] = {}
         for local, sites in found.sites.items():
-            edits = {}
+            edits[local] = {}
             for site in sites:
                 value = sentinel(site.algo, len(by_sentinel))
                 by_sentinel[value] = site
-                edits[(site.start, site.end)] = site.render(value)
+                files_of[site] = local
+                edits[local][(site.start, site.end)] = site.render(value)
             # Replaced, never written through: the copy's files are links to the user's.
-            atomic_write(scratch / prefix / local, apply_edits(sources[prefix + local], edits))
+            atomic_write(scratch / prefix / local,
+                         apply_edits(sources[prefix + local], edits[local]))
         base = scratch / prefix
         entries: list[Entry] = []
+        pinned: dict[Site, list[str]] = {}  # pins, and the files whose evaluation they stopped
+        lock = threading.Lock()
+
+        def probe(name: str) -> tuple[str, list[Entry], str]:
+            """Probe a file; a pin whose sentinel stops it gets its true hash (the mismatch's
+            other one) in the copy, and the file is probed again (Nix stops at the first)."""
+            for _ in range(_MOST_PINS):
+                kind, mine, why, pins = _probe_file(base, name)
+                # Nix 2.34's fetchGit names the two hashes the other way round.
+                owners = [(by_sentinel[wrote], truth) for pin in pins
+                          for wrote, truth in (pin.hashes, pin.hashes[::-1])
+                          if wrote in by_sentinel]
+                if not owners:
+                    return kind, mine, why
+                with lock:
+                    for owner, truth in owners:
+                        pinned.setdefault(owner, []).append(name)
+                        local = files_of[owner]
+                        edits[local][(owner.start, owner.end)] = owner.render(truth)
+                        atomic_write(scratch / prefix / local,
+                                     apply_edits(sources[prefix + local], edits[local]))
+            return kind, mine, why
+
         candidates = [n[len(prefix):] for n in nix_files if n[len(prefix):] != "flake.nix"
                       and n[len(prefix):] not in found.unreadable]
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
-            for name, (kind, mine, why) in zip(
-                    candidates, pool.map(lambda n: _probe_file(base, n), candidates),
-                    strict=True):
+            for name, (kind, mine, why) in zip(candidates, pool.map(probe, candidates),
+                                               strict=True):
                 found.kinds[name] = kind if not why else f"{kind}: {why}"
                 entries += mine
+        # A pin is reached by the files whose evaluation it stopped, and, for a JSON pin, by
+        # each file holding sites that reads its JSON: which file's probe meets a pin first
+        # is a race (its truth is in the copy after that), which this makes irrelevant.
+        readers = {name: [p.resolve() for p in json_read(root / name, sources[prefix + name], top)]
+                   for name in candidates if name in found.sites}
+        for pin, names in pinned.items():
+            json_path = pin.file.resolve() if is_json(pin.file) else None
+            names += [n for n, read in readers.items() if json_path in read]
+            for name in dict.fromkeys(names):
+                whole = [e for e in entries if e.file == name and e.attr is None]
+                entry = whole[0] if whole else Entry(name)
+                if entry not in found.reach.setdefault(pin, []):
+                    found.reach[pin].append(entry)
         if (base / "flake.nix").is_file():
             flake_entries, why = _probe_flake(base, system)
             entries += flake_entries
@@ -238,6 +301,7 @@ class Planned:
     entry: Entry
     sites: list[Site]
     selector: str | None  # `site =`, when the entry point reaches only some of the file's
+    along: list[tuple[str, Site]] = field(default_factory=list)  # JSON files' sites it reads
 
 
 def _stem(file: str) -> str:
@@ -274,6 +338,7 @@ def plan(found: Found) -> tuple[list[Planned], dict[Site, str]]:
             options = {e for s in uncovered for e in found.reach[s]}
             best = min(options, key=lambda e: (e.rank(file), -sum(e in found.reach[s]
                                                                   for s in uncovered),
+                                               e.file not in found.sites,
                                                len(e.drvs), e.describe()))
             group = [s for s in uncovered if best in found.reach[s]]
             groups.append((best, group))
@@ -287,7 +352,32 @@ def plan(found: Found) -> tuple[list[Planned], dict[Site, str]]:
                 members = [s for s in group if s.binding == binding]
                 name = unique(f"{_stem(file)}-{binding.replace('.', '-')}")
                 targets.append(Planned(name, file, entry, members, binding))
-    return targets, unreached
+    return _read_along(targets, found), unreached
+
+
+def _read_along(targets: list[Planned], found: Found) -> list[Planned]:
+    """Without the targets of JSON files (niv's and npins' sources.json) whose sites a target
+    of the Nix file that reaches them already holds: a target's sites include those of the
+    JSON files its file reads, through the files it imports (fodhash.sites.target)."""
+    whole = {t.file: t for t in targets if t.selector is None}
+    kept = []
+    for target in targets:
+        reader = whole.get(target.entry.file or "")
+        if is_json(Path(target.file)) and target.entry.attr is None and reader is not None \
+                and reader.entry == target.entry and _reads(found, reader.file, target.file):
+            reader.along += [(target.file, site) for site in target.sites]
+            continue
+        kept.append(target)
+    return kept
+
+
+def _reads(found: Found, nix_file: str, json_file: str) -> bool:
+    sites = found.sites.get(json_file)
+    if not sites or not found.root:
+        return False
+    path = found.root / nix_file
+    return any(p.resolve() == sites[0].file.resolve()
+               for p in json_read(path, read_source(path), found.top or found.root))
 
 
 def _why(site: Site, file: str, found: Found) -> str:
@@ -300,7 +390,8 @@ def _why(site: Site, file: str, found: Found) -> str:
                 "and no other file, attribute or flake output reaches it; add a target with "
                 "`build`/`attr` or `flake` by hand")
     if kind.startswith(("error", "timeout")):
-        return f"its file did not evaluate ({kind}), and nothing else reaches it"
+        why = kind.removeprefix("error: ")
+        return f"its file did not evaluate ({why}), and nothing else reaches it"
     return ("no entry point evaluates a FOD that takes its hash from it on this system "
             "(unused, or used only under a condition not met here)")
 
@@ -326,6 +417,8 @@ def render(targets: list[Planned], unreached: dict[Site, str], found: Found, roo
         for site in target.sites:
             lines.append(f"# {target.file}:{site.line}  {site.attrpath}  (reached by "
                          f"{target.entry.describe()})")
+        for file, site in target.along:
+            lines.append(f"# {file}:{site.line}  {site.attrpath}  (a pin {target.file} reads)")
         bindings = {s.binding for s in target.sites}
         for site in found.sites[target.file]:
             if site.platform and site.binding in bindings and site not in target.sites:
@@ -391,7 +484,8 @@ def init(root: Path, *, force: bool, out: Console, err: Console) -> int:
                          f"written:\n{reasons}")
     atomic_write(config, render(targets, unreached, found, root, system).encode())
     for target in targets:
-        sites = ", ".join(s.attrpath for s in target.sites)
+        sites = ", ".join([s.attrpath for s in target.sites]
+                          + [f"{file}:{s.attrpath}" for file, s in target.along])
         out.print(f"{target.name}: {target.file} ({sites}) via {target.entry.describe()}",
                   markup=False, highlight=False)
     for site, why in unreached.items():

@@ -149,7 +149,7 @@ def imports(file: Path, source: bytes) -> list[Path]:
 _MOST_IMPORTS = 64  # Nix files followed per target: a repository's pins, not a package set
 
 
-def _json_read(file: Path, source: bytes, top: Path) -> list[Path]:
+def json_read(file: Path, source: bytes, top: Path) -> list[Path]:
     """The JSON files read by `file` and by the repository's Nix files it imports,
     transitively (those outside the repository are not followed)."""
     found: list[Path] = []
@@ -178,7 +178,7 @@ def json_files(target: Target, source: bytes) -> list[Path]:
     listed = [Path(os.path.realpath(p)) for p in target.json]
     read: list[Path] = []
     top = find_root(target.file.parent)
-    named = [] if is_json(target.file) else _json_read(target.file, source, top)
+    named = [] if is_json(target.file) else json_read(target.file, source, top)
     if named:
         for path in named:
             real = Path(os.path.realpath(path))
