@@ -25,6 +25,12 @@ A `got:` is trusted only when `specified:` was the all-zero hash (`""`, `lib.fak
 nixpkgs' fetchers verify TLS certificates only then, so any other `got:` is the hash of a
 download nobody verified. Such results are applied only with --trust-unverified-downloads.
 Either every mismatch of the log is applied, or none (each refusal is named).
+
+A pin's mismatch (`hash mismatch in file downloaded from URL`, `NAR hash mismatch in input`:
+`builtins.fetchTarball`, niv, npins) names no derivation, only what was downloaded. It goes to
+the one site of the targets that holds its `specified:` hash and whose file names its URL
+(for a JSON pin, in the same object); none or several such sites, and it is refused. Its
+`got:` is trusted: Nix's builtin fetchers verify TLS whatever the hash.
 """
 
 from __future__ import annotations
@@ -47,9 +53,10 @@ from fodhash.hashes.encoding import Hash
 from fodhash.hashes.fakes import sentinel
 from fodhash.nix import calls, process
 from fodhash.nix.derivations import Derivation, difference, read_closure
-from fodhash.nix.mismatch import Mismatch, parse_mismatches
+from fodhash.nix.mismatch import Mismatch, PinMismatch, parse_mismatches, parse_pin_mismatches
 from fodhash.run.plan import plan
 from fodhash.run.sessions import local_system
+from fodhash.sites.read import is_json
 from fodhash.sites.site import Site
 from fodhash.ui.report import relative
 
@@ -63,7 +70,7 @@ class RefusedError(FodhashError):
 @dataclass
 class Mapped:
     mismatch: Mismatch
-    drv: Derivation  # the log's FOD, as these files evaluate it
+    drv: Derivation | None  # the log's FOD, as these files evaluate it (None: a pin)
     site: Site
     trusted: bool
     why: str  # why it is not trusted, if it is not
@@ -124,22 +131,63 @@ def _pair(drv: Derivation, twins: list[Derivation], owner: dict[Hash, Site]) -> 
     return sites.pop()
 
 
+def _names(source: str) -> str:
+    """The URL a pin's source names, without what Nix adds to an input (`git+`, `?rev=`)."""
+    return source.removeprefix("git+").split("?", 1)[0]
+
+
+def _map_pins(pins: list[PinMismatch], sites: list[Site],
+              sources: dict[Path, bytes]) -> tuple[list[Mapped], list[str]]:
+    """Each pin mismatch of the log mapped to its site (module doc), and every refusal."""
+    mapped: list[Mapped] = []
+    refusals: list[str] = []
+    for pin in pins:
+        url = _names(pin.source).encode()
+        holders = []
+        for site in sites:
+            if site.current is None or site.current not in pin.hashes:
+                continue
+            source = sources[site.file]
+            if is_json(site.file):
+                start = source.rfind(b"{", 0, site.start)
+                end = source.find(b"}", site.end)
+                source = source[start:end]
+            if url in source:
+                holders.append(site)
+        if len(holders) != 1:
+            why = ("no site of the targets holds its hash and names its URL" if not holders
+                   else "several sites hold its hash and name its URL: "
+                   + ", ".join(str(s) for s in holders))
+            refusals.append(f"{pin.source}: {why}")
+            continue
+        # Nix 2.34's fetchGit names the two the other way round: the truth is the one the
+        # site does not hold.
+        first, second = pin.hashes
+        got = second if holders[0].current == first else first
+        mapped.append(Mapped(Mismatch(pin.source, holders[0].current, got), None, holders[0],
+                             True, ""))
+    return mapped, refusals
+
+
 def map_log(text: str, targets: list[Target], config: Config, *,
             trust_unverified: bool) -> tuple[list[Mapped], list[str]]:
     """Every mismatch of the log mapped to its site, and every refusal."""
     found = parse_mismatches(text)
-    if not found:
+    pins = parse_pin_mismatches(text)
+    if not found and not pins:
         raise UsageError("the log holds no hash mismatch (`hash mismatch in fixed-output "
-                         "derivation` with `specified:` and `got:`)")
+                         "derivation` or `in file downloaded from`, with `specified:` and "
+                         "`got:`; or `NAR hash mismatch in input`)")
     process.require("nix-instantiate")
     work = plan(targets, lambda: [])
     sites = [site for _, site in work.selected]
+    mapped, refusals = _map_pins(pins, sites, work.sources)
+    if not found:
+        return mapped, refusals
     current = _evaluate(targets)
     by_output = {o: d for d in current.values() for o in d.output_paths}
     twins, owner = _sentinel_fods(targets, sites, work.sources, config.root)
     sentinel_twins = [d for d in twins.values() if d.output_hash in owner]
-    mapped: list[Mapped] = []
-    refusals: list[str] = []
     for mismatch in found:
         name = mismatch.path.rsplit("/", 1)[-1]
         drv = current.get(mismatch.path) or by_output.get(mismatch.path)
