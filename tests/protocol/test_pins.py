@@ -1,0 +1,154 @@
+"""Evaluation-time pins end to end, against real Nix: a repository without fodhash.toml that
+pins nixpkgs with `builtins.fetchTarball` (shell.nix), sources with niv (nix/sources.json)
+and npins (npins/sources.json), a file with `builtins.fetchurl`, and a FOD beside them
+(fixtures/pins, served from `file://` tarballs made by the tests).
+
+Stale as committed: niv's nixpkgs (a version bump whose hash was left behind), npins' tool,
+the fetchurl and the FOD. Correct: shell.nix's nixpkgs and niv's greeting.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from helpers import assert_fods_build_and_check, fodhash, fods_of, served_pins, snapshot
+
+pytestmark = pytest.mark.nix
+
+STALE = {  # file -> (the stale literal, the true hash in the author's encoding)
+    "nix/sources.json": ("14hj26j91pwh7z2zwilqvgd4id5dc5bpdmpxdkc6fy4mk2s0n9n0",
+                         "1lwgnrsmx0iwpxkvlh2xz4dxq81fixjjrgissk53zcwyfyx00ilm"),
+    "npins/sources.json": ("1lwgnrsmx0iwpxkvlh2xz4dxq81fixjjrgissk53zcwyfyx00ilm",
+                           "1vdifj9zpsldvzniq98vfgsxccmqhdfp138jz2a796ymqc80gdw6"),
+}
+MOTD = ("1qb2x4za1dgxihrw8hqg9xxj4flqz6p6ffcqlm7klnm9r3vncb5l",
+        "078jmb4nx31pnwg6gpfqaag9chr3rrlvaanirv56h48kn81nh0d2")
+DEPS = ("sha256-ogFoA7ITEWjKztEqtWnOI0OWnlLY3WcetzeMbsmqEh0=",
+        "sha256-/IUQKJP7sH9r3/1YaoI07+abaKxGmJb8oCMSsfFkQzs=")
+
+
+@pytest.fixture
+def pins(tmp_path: Path) -> Path:
+    return served_pins(tmp_path)
+
+
+def _verdicts(repo: Path, *args: str) -> tuple[int, dict[str, str]]:
+    result = fodhash("check", "--all", "--json", *args, cwd=repo)
+    report = json.loads(result.stdout)
+    return result.returncode, {f"{s['file']}:{s['site']}": s["status"] for s in report["sites"]}
+
+
+def test_a_new_user_on_a_pinned_repository(pins: Path) -> None:
+    init = fodhash("init", cwd=pins)
+    assert init.returncode == 0, init.stderr
+    assert "6 of 6 hash site(s)" in init.stderr, init.stderr
+    assert "not reached" not in init.stderr
+    subprocess.run(["git", "add", "-A"], cwd=pins, check=True)
+
+    code, before = _verdicts(pins)
+    assert code == 1
+    assert sorted(before.values()) == ["ok", "ok", "stale", "stale", "stale", "stale"], before
+    assert before["shell.nix:pkgs.sha256"] == "ok"
+    assert before["nix/sources.json:greeting.sha256"] == "ok"
+
+    original = snapshot(pins)
+    update = fodhash("update", "--all", cwd=pins)
+    assert update.returncode == 0, update.stdout + update.stderr
+    after = snapshot(pins)
+    assert after["shell.nix"] == original["shell.nix"]  # a correct pin: verified, not changed
+    for file, (old, new) in STALE.items():
+        assert after[file] == original[file].replace(old.encode(), new.encode())
+    default = original["default.nix"].replace(MOTD[0].encode(), MOTD[1].encode())
+    assert after["default.nix"] == default.replace(DEPS[0].encode(), DEPS[1].encode())
+    assert {k for k in after if after[k] != original[k]} == {*STALE, "default.nix"}
+
+    code, verdicts = _verdicts(pins)
+    assert code == 0 and set(verdicts.values()) == {"ok"}, verdicts
+    # Nix agrees: every pin evaluates as written, and the FOD builds to its hash from scratch.
+    assert_fods_build_and_check(fods_of(pins / "default.nix"))
+
+
+def test_a_stale_pin_served_from_the_store_is_found(pins: Path, tmp_path: Path) -> None:
+    """The download of a pin changes under the same URL after its hash was right: Nix goes on
+    evaluating with the old download (its store path follows from the written hash), and
+    only a real download, with the cache not asked, tells."""
+    (pins / "fodhash.toml").write_text('[targets.shell]\nfile = "shell.nix"\n')
+    code, verdicts = _verdicts(pins)
+    assert (code, verdicts) == (0, {"shell.nix:pkgs.sha256": "ok"})
+    served = tmp_path / "served" / "nixpkgs-23.11.tar.gz"
+    with tarfile.open(served, "w:gz") as tar:
+        tar.add(tmp_path / "served" / "motd.txt", arcname="nixpkgs-23.11/default.nix")
+    assert subprocess.run(["nix-instantiate", "--eval", "-E", "import ./shell.nix"], cwd=pins,
+                          capture_output=True, check=False).returncode == 0  # served silently
+    code, verdicts = _verdicts(pins, "--no-cache")
+    assert (code, verdicts) == (1, {"shell.nix:pkgs.sha256": "stale"})
+
+
+def test_a_correct_pin_is_answered_by_the_cache_for_its_file_only(pins: Path) -> None:
+    (pins / "fodhash.toml").write_text('[targets.shell]\nfile = "shell.nix"\n')
+    first = fodhash("check", "--all", cwd=pins)
+    again = fodhash("check", "--all", cwd=pins)
+    assert first.returncode == again.returncode == 0
+    assert "ok shell: shell.nix:pkgs.sha256" in first.stderr
+    assert "(from the cache)" not in first.stderr
+    assert "ok shell: shell.nix:pkgs.sha256 sha256-wCYLtJiVeGfYbP3WdldhrbRI2tuYRv7FP5DfkKQREpI= " \
+           "(from the cache)" in again.stderr
+    # Another byte of the file (a comment, another URL): the cache does not answer.
+    shell = pins / "shell.nix"
+    shell.write_text(shell.read_text().replace("# A development", "# The development"))
+    changed = fodhash("check", "--all", cwd=pins)
+    assert changed.returncode == 0
+    assert "ok shell: shell.nix:pkgs.sha256" in changed.stderr
+    assert "(from the cache)" not in changed.stderr
+
+
+def test_one_site_never_stops_the_others(pins: Path) -> None:
+    """A target Nix cannot evaluate fails with Nix's message; every other site resolves."""
+    (pins / "broken.nix").write_text(
+        'derivation {\n  name = "broken";\n  system = builtins.currentSystem;\n'
+        '  builder = "/bin/sh";\n  outputHash = "' + DEPS[0] + '";\n'
+        '  outputHashMode = "recursive";\n  args = [ (throw "this package is broken") ];\n}\n')
+    (pins / "fodhash.toml").write_text(
+        '[targets.shell]\nfile = "shell.nix"\n\n[targets.default]\nfile = "default.nix"\n\n'
+        '[targets.broken]\nfile = "broken.nix"\n')
+    update = fodhash("update", "--all", "--json", cwd=pins)
+    assert update.returncode == 1
+    report = json.loads(update.stdout)
+    statuses = {s["site"]: s["status"] for s in report["sites"]}
+    assert statuses.pop("outputHash") == "failed"
+    assert set(statuses.values()) == {"ok", "updated"}, statuses
+    failed = next(s for s in report["sites"] if s["site"] == "outputHash")
+    assert "this package is broken" in failed["message"]
+    assert (pins / "broken.nix").read_text().count(DEPS[0]) == 1
+
+
+def test_apply_log_of_a_pin(pins: Path) -> None:
+    (pins / "fodhash.toml").write_text('[targets.default]\nfile = "default.nix"\n')
+    log = subprocess.run(["nix-instantiate", "default.nix"], cwd=pins, capture_output=True,
+                         text=True, check=False)
+    assert "hash mismatch in file downloaded from" in log.stderr
+    (pins.parent / "ci.log").write_text(log.stderr)
+    original = snapshot(pins)
+    applied = fodhash("apply", "--log", str(pins.parent / "ci.log"), cwd=pins)
+    assert applied.returncode == 0, applied.stderr
+    old, new = STALE["nix/sources.json"]
+    after = snapshot(pins)
+    assert after["nix/sources.json"] == original["nix/sources.json"].replace(old.encode(),
+                                                                             new.encode())
+    assert {k for k in after if after[k] != original[k]} == {"nix/sources.json"}
+
+
+def test_nothing_is_downloaded_into_the_users_fetcher_cache(pins: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins are fetched with a fetcher cache of the run's own, removed at its end."""
+    home = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    (pins / "fodhash.toml").write_text('[targets.shell]\nfile = "shell.nix"\n')
+    assert fodhash("check", "--all", "--no-cache", cwd=pins).returncode == 0
+    assert not (home / "nix").exists() or not any((home / "nix").iterdir())
+    shutil.rmtree(home, ignore_errors=True)
