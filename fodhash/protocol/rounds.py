@@ -175,8 +175,8 @@ class Resolver:
                 return self.runs
             self._cached_pins()
             pending = [r for r in self.runs if not r.status.done]
-            if pending:
-                self.prepare()
+            if pending or any(r.final_text() is not None for r in self.runs):
+                self.prepare()  # the copies, to resolve in or to write a cached pin into
             while pending:
                 self.rounds += 1
                 pending = self._round(pending)
@@ -275,7 +275,7 @@ class Resolver:
                 return evaluated, pending
             for run, (truth, source) in found.items():
                 run.new, run.pin = truth, source
-                run.seconds = time.monotonic() - (run.started or time.monotonic())
+                run.seconds = 0.0 if run.started is None else time.monotonic() - run.started
                 self._set(run, Status.OK if run.site.current == truth else Status.UPDATED)
             pending = [r for r in pending if not r.status.done]
             if not pending:

@@ -102,7 +102,7 @@ def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
     own = _attrpath(binding)
     outer = _enclosing_path(binding)
     name, platform = own[-1], None
-    if name in FAKE_NAMES or name in NOT_FOD_HASH:
+    if name in FAKE_NAMES or (name in NOT_FOD_HASH and not _given_to_fetch_tree(binding)):
         return None  # the definition of a placeholder (lib.fakeHash = ...), not a site
     # An entry of outputHashes: its key names a dependency, its literal tells the algorithm.
     entry = len(outer + own) > 1 and (outer + own)[-2] in _ENTRY_MAPS
@@ -218,6 +218,21 @@ def _throws(node: tree_sitter.Node) -> bool:
     function = node.child_by_field_name("function") if node.type == "apply_expression" else None
     name = (function.text or b"").decode() if function is not None else ""
     return name in ("throw", "abort", "builtins.throw", "builtins.abort")
+
+
+def _given_to_fetch_tree(binding: tree_sitter.Node) -> bool:
+    """`binding` (a `narHash`) is in the attribute set given to `builtins.fetchGit` or
+    `builtins.fetchTree`: a pin Nix verifies at evaluation (docs/design.md, "Pins"), unlike a
+    `narHash` anywhere else (a flake input's record, a tree's description)."""
+    node = binding.parent.parent if binding.parent is not None else None
+    while node is not None and node.parent is not None \
+            and node.parent.type == "parenthesized_expression":
+        node = node.parent
+    apply = node.parent if node is not None and node.type == "attrset_expression" else None
+    function = apply.child_by_field_name("function") if apply is not None \
+        and apply.type == "apply_expression" else None
+    name = function.text.decode() if function is not None and function.text else ""
+    return name.rsplit(".", 1)[-1] in {"fetchGit", "fetchTree"}
 
 
 def _in_fetcher(node: tree_sitter.Node) -> bool:

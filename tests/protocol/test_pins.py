@@ -10,6 +10,7 @@ the fetchurl and the FOD. Correct: shell.nix's nixpkgs and niv's greeting.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -152,3 +153,33 @@ def test_nothing_is_downloaded_into_the_users_fetcher_cache(pins: Path, tmp_path
     assert fodhash("check", "--all", "--no-cache", cwd=pins).returncode == 0
     assert not (home / "nix").exists() or not any((home / "nix").iterdir())
     shutil.rmtree(home, ignore_errors=True)
+
+
+def test_fetchgit_narhash_pin(tmp_path: Path) -> None:
+    """`builtins.fetchGit` with a stale `narHash`: its SRI stays SRI, and Nix agrees after."""
+    upstream = tmp_path / "upstream"
+    upstream.mkdir()
+    (upstream / "NOTES").write_text("release notes\n")
+    dated = {"GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+    git = ["git", "-c", "user.name=fodhash", "-c", "user.email=fodhash@example.invalid"]
+    for args in (["init", "-q"], ["add", "NOTES"], ["commit", "-q", "-m", "notes"]):
+        subprocess.run([*git, *args], cwd=upstream, check=True, env={**os.environ, **dated})
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=upstream, check=True, text=True,
+                         capture_output=True).stdout.strip()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    stale = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    (repo / "default.nix").write_text(
+        f'{{\n  src = builtins.fetchGit {{\n    url = "{upstream.as_uri()}";\n    rev = "{rev}";\n'
+        f'    narHash = "{stale}";\n  }};\n}}\n')
+    (repo / "fodhash.toml").write_text('[targets.src]\nfile = "default.nix"\n')
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    assert fodhash("check", "--all", cwd=repo).returncode == 1
+    update = fodhash("update", "--all", cwd=repo)
+    assert update.returncode == 0, update.stderr
+    text = (repo / "default.nix").read_text()
+    assert stale not in text and 'narHash = "sha256-' in text
+    evaluated = subprocess.run(["nix-instantiate", "--eval", "-E", "(import ./default.nix).src.outPath"],
+                               cwd=repo, capture_output=True, text=True, check=False)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert fodhash("check", "--all", "--no-cache", cwd=repo).returncode == 0
