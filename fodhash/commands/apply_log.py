@@ -56,7 +56,7 @@ from fodhash.nix.derivations import Derivation, difference, read_closure
 from fodhash.nix.mismatch import Mismatch, PinMismatch, parse_mismatches, parse_pin_mismatches
 from fodhash.run.plan import plan
 from fodhash.run.sessions import local_system
-from fodhash.sites.read import is_json
+from fodhash.sites.pins import names_source
 from fodhash.sites.site import Site
 from fodhash.ui.report import relative
 
@@ -131,29 +131,15 @@ def _pair(drv: Derivation, twins: list[Derivation], owner: dict[Hash, Site]) -> 
     return sites.pop()
 
 
-def _names(source: str) -> str:
-    """The URL a pin's source names, without what Nix adds to an input (`git+`, `?rev=`)."""
-    return source.removeprefix("git+").split("?", 1)[0]
-
-
 def _map_pins(pins: list[PinMismatch], sites: list[Site],
               sources: dict[Path, bytes]) -> tuple[list[Mapped], list[str]]:
     """Each pin mismatch of the log mapped to its site (module doc), and every refusal."""
     mapped: list[Mapped] = []
     refusals: list[str] = []
     for pin in pins:
-        url = _names(pin.source).encode()
-        holders = []
-        for site in sites:
-            if site.current is None or site.current not in pin.hashes:
-                continue
-            source = sources[site.file]
-            if is_json(site.file):
-                start = source.rfind(b"{", 0, site.start)
-                end = source.find(b"}", site.end)
-                source = source[start:end]
-            if url in source:
-                holders.append(site)
+        holders = [site for site in sites if site.current is not None
+                   and site.current in pin.hashes
+                   and names_source(site, sources[site.file], pin.source)]
         if len(holders) != 1:
             why = ("no site of the targets holds its hash and names its URL" if not holders
                    else "several sites hold its hash and name its URL: "

@@ -50,7 +50,7 @@ from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.results import Lookups
 from fodhash.protocol.state import FROM_CACHE, Events, Options, SiteRun, Status, not_evaluated, silent
-from fodhash.sites.pins import maybe_pin, pin_key
+from fodhash.sites.pins import maybe_pin, names_source, pin_key
 from fodhash.sites.site import Site
 
 Graph = dict[str, Derivation]
@@ -145,10 +145,14 @@ class Resolver:
         wanted = set(pending)
         indexes = [i for i in range(len(self.whats[SENTINEL])) if i not in self.broken
                    and (i not in self.reaches or self.reaches[i] & wanted)]
+        return evaluate.instantiate_trees([self.whats[t] for t in trees], indexes,
+                                          self._remaining, self._fetch_env())
+
+    def _fetch_env(self) -> dict[str, str]:
+        """A fetcher cache of the run's own for Nix (removed at the end of the run)."""
         if self._fetches is None:
             self._fetches = tempfile.mkdtemp(prefix="fodhash-fetches-")
-        return evaluate.instantiate_trees([self.whats[t] for t in trees], indexes,
-                                          self._remaining, {"XDG_CACHE_HOME": self._fetches})
+        return {"XDG_CACHE_HOME": self._fetches}
 
     def _set(self, run: SiteRun, status: Status, message: str = "") -> None:
         """A new status, with the message that explains it (none: an earlier one, such as
@@ -191,8 +195,10 @@ class Resolver:
         trees = self._write_forms(pending)
         evaluated = self._evaluate(pending, trees)
         evaluated, pending = self._resolve_pins(evaluated, pending)
-        self._fail_unevaluated(evaluated[SENTINEL].errors, pending, "its target")
-        pending = [r for r in pending if not r.status.done]
+        if evaluated[SENTINEL].errors:
+            # Find the site whose sentinel breaks it, fail that one alone, and go on.
+            self._isolate(evaluated[SENTINEL].errors, pending)
+            return [r for r in pending if not r.status.done]
         if not pending:
             return []
         graph = evaluated[0].graph
@@ -291,6 +297,57 @@ class Resolver:
             for run in runs:
                 if run.target in self.members.get(index, ()) and not run.status.done:
                     self._set(run, Status.FAILED, f"{what} did not evaluate: {error}")
+
+    def _isolate(self, errors: dict[int, FodhashError], pending: list[SiteRun]) -> None:
+        """For each instantiation that failed with the sentinels in place (for a reason
+        other than a pin): if it fails as it is too, its sites fail with Nix's message; else
+        the site whose sentinel breaks it is found by halving the suspects (one evaluation
+        each) and fails alone, with Nix's message. Every call fails a site or sets aside an
+        instantiation, so the rounds end."""
+        for index, error in errors.items():
+            suspects = [r for r in pending
+                        if r.target in self.members.get(index, ()) and not r.status.done]
+            as_is = self._fails(index, []) if suspects else error
+            if as_is is not None:
+                self._fail_unevaluated({index: as_is}, suspects, "its target, as it is,")
+                continue
+            group = suspects
+            while len(group) > 1:
+                half = group[: len(group) // 2]
+                group = half if self._fails(index, half) is not None else group[len(half):]
+            culprit = self._fails(index, group) or error
+            self._set(group[0], Status.FAILED,
+                      f"with a sentinel in this site, its target did not evaluate: {culprit}")
+
+    def _fails(self, index: int, sentinels: list[SiteRun]) -> FodhashError | None:
+        """The error of instantiation `index` of the sentinel tree with only `sentinels` in
+        place (every other site as the run left it), unless it is one of their pins'. A
+        pin that stops it with its own literal (a stale pin the sentinels' error hid) is
+        resolved by that download, verified like any other, and the evaluation runs again."""
+        mine = {r.sentinel for r in sentinels}
+        while True:
+            self._write(SENTINEL, {r: r.sentinel_text() for r in sentinels})
+            self.evaluations += 1
+            [evaluated] = evaluate.instantiate_trees([self.whats[SENTINEL]], [index],
+                                                     self._remaining, self._fetch_env())
+            error = evaluated.errors.get(index)
+            pins = error.pins if isinstance(error, EvaluationError) else []
+            if any(set(pin.hashes) & mine for pin in pins):
+                return None
+            held = [r for r in self.runs if not r.status.done and r not in sentinels
+                    and r.target in self.members.get(index, ())]
+            found = False
+            for pin in pins:
+                for wrote, truth in (pin.hashes, pin.hashes[::-1]):
+                    holders = [r for r in held if r.site.current == wrote and names_source(
+                        r.site, self._document(r.site), pin.source)]
+                    if len(holders) == 1:
+                        holders[0].new, holders[0].pin = truth, pin.source
+                        self._set(holders[0], Status.UPDATED)
+                        found = True
+                        break
+            if not found:
+                return error
 
     def _document(self, site: Site) -> bytes:
         return self.trees[SENTINEL].documents[str(site.file)].original

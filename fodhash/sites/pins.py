@@ -51,3 +51,14 @@ def pin_key(site: Site, source: bytes) -> str:
     """
     masked = source[: site.start] + b"\0" + source[site.end :]
     return hashlib.sha256(_KEY_VERSION + masked).hexdigest()
+
+
+def names_source(site: Site, source: bytes, fetched: str) -> bool:
+    """Whether the file of `site` (`source`) names what Nix says it fetched for a pin (a URL,
+    or an input `git+URL?rev=…`): for a JSON site, in the object that holds it."""
+    url = fetched.removeprefix("git+").split("?", 1)[0].encode()
+    if is_json(site.file):
+        start = source.rfind(b"{", 0, site.start)
+        end = source.find(b"}", site.end)
+        source = source[max(start, 0) : end if end >= 0 else len(source)]
+    return url in source

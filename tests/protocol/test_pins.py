@@ -183,3 +183,26 @@ def test_fetchgit_narhash_pin(tmp_path: Path) -> None:
                                cwd=repo, capture_output=True, text=True, check=False)
     assert evaluated.returncode == 0, evaluated.stderr
     assert fodhash("check", "--all", "--no-cache", cwd=repo).returncode == 0
+
+
+def test_a_site_whose_sentinel_breaks_evaluation_fails_alone(pins: Path) -> None:
+    """A hash the file also uses as a key (`known.${srcHash}`): with a sentinel there, Nix
+    cannot evaluate the target. That site fails with Nix's message; the pins and the FOD
+    of the same target still resolve."""
+    default = pins / "default.nix"
+    text = default.read_text()
+    checked = text.replace("in\n{\n", 'in\n{\n  srcHash = "' + DEPS[1] + '";\n'
+                           '  known = { "' + DEPS[1] + '" = "deps"; };\n', 1)
+    checked = checked.replace('name = "deps";', 'name = known.${srcHash};')
+    checked = checked.replace("in\n{\n", "in\nrec {\n", 1)
+    default.write_text(checked)
+    (pins / "fodhash.toml").write_text('[targets.default]\nfile = "default.nix"\nattr = "deps"\n')
+    update = fodhash("update", "--all", "--json", cwd=pins)
+    assert update.returncode == 1, update.stderr
+    report = {s["site"]: s for s in json.loads(update.stdout)["sites"]}
+    assert report["srcHash"]["status"] == "failed"
+    assert "known" in report["srcHash"]["message"], report["srcHash"]["message"]
+    assert {s: r["status"] for s, r in report.items() if s != "srcHash"} == {
+        "motd.sha256": "updated", "deps.hash": "updated", "greeting.sha256": "ok",
+        "nixpkgs.sha256": "updated", "pins.tool.hash": "updated"}
+    assert DEPS[1] in default.read_text() and DEPS[0] not in default.read_text()
