@@ -355,6 +355,8 @@ class Resolver:
     def _cached_pins(self) -> None:
         """Pins the cache answers for their file as it is (fodhash.sites.pins.pin_key): no
         download. Only a site shaped like a pin is asked."""
+        if not self.lookups.can_answer:
+            return
         for run in self.runs:
             if run.status.done or run.site.is_missing:
                 continue

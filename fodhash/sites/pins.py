@@ -11,10 +11,15 @@ protocol instead of calling a site that no FOD carries "not evaluated".
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from fodhash.sites.read import is_json
 from fodhash.sites.site import Site
 from fodhash.sites.syntax import parse
+
+if TYPE_CHECKING:
+    import tree_sitter
 
 # The builtins that fetch while Nix evaluates, called as `builtins.NAME` or bare `NAME`.
 PIN_FETCHERS = frozenset({"fetchTarball", "fetchurl", "fetchGit", "fetchTree"})
@@ -26,7 +31,7 @@ def maybe_pin(site: Site, source: bytes) -> bool:
     there), or a literal in the attribute set given to one of the PIN_FETCHERS."""
     if is_json(site.file):
         return True
-    node = parse(source).root_node.descendant_for_byte_range(site.start, site.end)
+    node = _parsed(source).root_node.descendant_for_byte_range(site.start, site.end)
     while node is not None and node.type != "attrset_expression":
         node = node.parent
     while node is not None and node.parent is not None \
@@ -38,6 +43,11 @@ def maybe_pin(site: Site, source: bytes) -> bool:
     function = apply.child_by_field_name("function")
     name = function.text.decode() if function is not None and function.text else ""
     return name.rsplit(".", 1)[-1] in PIN_FETCHERS
+
+
+@lru_cache(maxsize=8)  # the sites of one file are asked in a row
+def _parsed(source: bytes) -> tree_sitter.Tree:
+    return parse(source)
 
 
 def pin_key(site: Site, source: bytes) -> str:
