@@ -30,7 +30,7 @@ STALE = {  # file -> (the stale literal, the true hash in the author's encoding)
 MOTD = ("1qb2x4za1dgxihrw8hqg9xxj4flqz6p6ffcqlm7klnm9r3vncb5l",
         "078jmb4nx31pnwg6gpfqaag9chr3rrlvaanirv56h48kn81nh0d2")
 DEPS = ("sha256-ogFoA7ITEWjKztEqtWnOI0OWnlLY3WcetzeMbsmqEh0=",
-        "sha256-/IUQKJP7sH9r3/1YaoI07+abaKxGmJb8oCMSsfFkQzs=")
+        "sha256-VD+J+Cg9QfTgfoDUmGftwkX00DspZJvowGGwcp8C2ro=")
 
 
 @pytest.fixture
