@@ -62,7 +62,9 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
         except FodhashError as error:
             results[job] = error
 
-    if len(jobs) == 1:
+    if not jobs:
+        pass  # every instantiation set aside (fodhash.protocol.rounds: one that failed)
+    elif len(jobs) == 1:
         one(jobs[0])
     else:
         with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 2)) as pool:

@@ -149,5 +149,5 @@ def test_shell_metacharacters_never_reach_a_shell(example: Path, tmp_path: Path)
     assert not marker.exists()
     assert first.returncode == 0, first.stderr  # an odd name is just a name
     assert second.returncode == 1
-    assert re.search(r"attribute '\$\(touch .*' in selection path", second.stderr)
+    assert re.search(r"attribute '\$\(touch .*' in selection path", second.stdout)
     assert snapshot(example) != before
