@@ -119,3 +119,29 @@ def test_the_docs_point_only_inside_the_repository(doc: Path) -> None:
     for target in _LINK.findall(text):
         path = (doc.parent / target).resolve()
         assert path.is_relative_to(ROOT) and path.exists(), f"{doc.name}: broken link {target}"
+
+
+# Where the docs pin a ref of fodhash's own repository, in their code blocks: pre-commit's
+# `rev:`, `git+https://.../OWNER/fodhash@REF`, `uses: OWNER/fodhash@REF`, the flake's
+# `github:OWNER/fodhash/REF`. Prose may name a future tag; a code block is copied as it is.
+_CODE_BLOCK = re.compile(r"^ *```[a-z]*\n(.*?)^ *```", re.DOTALL | re.MULTILINE)
+_PINS = (re.compile(r"^\s*rev:\s*([^\s#]+)", re.MULTILINE),
+         re.compile(r"OWNER/fodhash@([^\s\"'#]+)"),
+         re.compile(r"github:OWNER/fodhash/([^\s\"'#]+)"))
+
+
+def documented_pins() -> list[tuple[str, str]]:
+    return [(doc.name, ref) for doc in DOCS for block in _CODE_BLOCK.findall(doc.read_text())
+            for pattern in _PINS for ref in pattern.findall(block)]
+
+
+def test_every_pinned_ref_resolves_in_this_repository() -> None:
+    """A `rev:` or `@ref` that names no commit here fails for every user who copies it
+    (pre-commit: "pathspec 'v0.1.0' did not match any file(s) known to git")."""
+    pins = documented_pins()
+    assert len(pins) >= 5, pins  # the README's and docs/ci.md's pins are all found
+    unresolved = [
+        (doc, ref) for doc, ref in dict.fromkeys(pins)
+        if subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                          cwd=ROOT, capture_output=True, check=False).returncode != 0]
+    assert not unresolved, f"refs the repository does not have: {unresolved}"
