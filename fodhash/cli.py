@@ -120,6 +120,13 @@ def update_command(
         "--split-platforms",
         help="Turn a plain hash whose true value differs between platforms into a "
              "per-platform attrset (platforms: --platform, default all configured).")] = False,
+    commit: Annotated[bool, typer.Option(
+        "--commit", help="Commit exactly the files it changed (git commit -- PATHS), with a "
+                         "message naming each site's old and new hash.")] = False,
+    patch: Annotated[Path | None, typer.Option(
+        "--patch", metavar="FILE", dir_okay=False,
+        help="Write the change as a patch (git apply FILE, or git am FILE) and leave the "
+             "files unchanged.")] = None,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
     from fodhash.commands import update
@@ -127,8 +134,13 @@ def update_command(
 
     cfg, chosen = _targets(config_path, targets, all_targets)
     options = Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)
-    if split_platforms and (dry_run or as_json):
-        raise UsageError("--split-platforms does not combine with --dry-run or --json")
+    if split_platforms and (dry_run or as_json or commit or patch):
+        raise UsageError("--split-platforms does not combine with --dry-run, --json, "
+                         "--commit or --patch")
+    if dry_run and (commit or patch):
+        raise UsageError("--dry-run changes nothing: it does not combine with --commit or --patch")
+    if commit and patch:
+        raise UsageError("--commit changes the files, --patch leaves them: choose one")
     with _repository(cfg, no_wait) as place:
         if split_platforms:
             code = update.split_platforms(chosen, cfg, out=console(), err=console(stderr=True),
@@ -136,7 +148,7 @@ def update_command(
         else:
             code = update.update(chosen, cfg, out=console(), err=console(stderr=True),
                                  dry_run=dry_run, as_json=as_json, systems=platform or [],
-                                 options=options, place=place)
+                                 options=options, place=place, commit=commit, patch=patch)
     raise typer.Exit(code)
 
 
