@@ -58,6 +58,14 @@ RUN: dict[str, Run] = {
         setup=("fodhash check --all --export results-x86_64-linux.json || true",)),
     "fodhash apply --log ci.log": Run(
         setup=("nix-build test-build.nix -A vendored --keep-going > ci.log 2>&1 || true",)),
+    "fodhash update --all --commit": Run(setup=(
+        "git -c user.name=t -c user.email=t@t.invalid commit -qm example",),
+        replace=(("fodhash update --all --commit",
+                  "GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t.invalid GIT_COMMITTER_NAME=t "
+                  "GIT_COMMITTER_EMAIL=t@t.invalid fodhash update --all --commit "
+                  "&& git diff --quiet HEAD && git show --stat HEAD"),)),
+    "fodhash update --all --patch fix.patch": Run(creates="fix.patch", replace=(
+        ("fix.patch", "fix.patch && git diff --quiet && git apply --check fix.patch"),)),
     "fodhash list --json": Run(),
     "fodhash list": Run(),
     "fodhash init": Run(setup=("rm fodhash.toml",), creates="fodhash.toml"),
