@@ -72,7 +72,7 @@ test-nix-versions:
 	python3 tests/nix-versions/run.py $(NIX_VERSIONS) -- $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check fodhash tests benchmarks
+	$(BIN)/ruff check fodhash tests benchmarks action
 	$(BIN)/mypy fodhash
 
 # fodhash against the limits Nix sets, on generated repositories (docs/performance.md): about
