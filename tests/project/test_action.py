@@ -146,7 +146,7 @@ class Run:
 
 def run_workflow(workflow: dict[str, Any], tmp_path: Path, forge: Forge, api: Api,
                  payload: dict[str, Any], *, name: str = "run", ref: str | None = None,
-                 env: dict[str, str] | None = None,
+                 env: dict[str, str] | None = None, keep_path: bool = False,
                  handlers: dict[str, Any] | None = None) -> Run:
     """The workflow's one job: its checkout (a clone of the remote at the `ref:` it asks
     for) and the action's step, with its `with:` evaluated for the event."""
@@ -169,8 +169,9 @@ def run_workflow(workflow: dict[str, Any], tmp_path: Path, forge: Forge, api: Ap
                               contexts)
     git(workspace, "checkout", "-q", "--detach", want)  # as actions/checkout does for a sha
     with_ = {k: interpolate(str(v), contexts) for k, v in (action.get("with") or {}).items()}
-    base_env = {**os.environ, **(env or {}),
-                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    base_env = {**os.environ, **(env or {})}
+    if not keep_path:  # the runner has fodhash (this checkout's) on PATH: the action reuses it
+        base_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base_env["PATH"]])
     for variable in IDENTITY:  # the runner has no git identity: the action brings its own
         base_env.pop(variable, None)
     job_run = run_action(ROOT, inputs=with_, workspace=workspace, temp=tmp_path / name / "temp",
@@ -333,3 +334,22 @@ def test_expressions_evaluate_as_on_a_runner() -> None:
     assert evaluate("steps.u.outputs.verdict || 'none'", contexts) == "none"
     assert evaluate("!cancelled() && inputs.cache == 'true'", contexts) is True
     assert evaluate("github.server_url != 'https://github.com'", contexts) is False
+
+
+def test_installs_fodhash_from_its_own_checkout_when_missing(tmp_path: Path, forge: Forge,
+                                                             api: Api) -> None:
+    """A runner without fodhash: the action installs the version its `uses:` line pins (its
+    own checkout) into a virtual environment of its own, and runs it."""
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                           if p and not (Path(p) / "fodhash").exists())
+    assert shutil.which("fodhash", path=path) is None
+    workflow = {"jobs": {"check": {"steps": [
+        {"uses": "actions/checkout@v4"},
+        {"uses": "OWNER/fodhash@main", "with": {"args": "vendored", "cache": "false"}}]}}}
+    run = run_workflow(workflow, tmp_path, forge, api, event_payload(forge, "x", fork=False),
+                       env={"PATH": path}, keep_path=True)
+    job = run.job
+    venv = tmp_path / "run" / "temp" / "fodhash-venv" / "bin"
+    assert (venv / "fodhash").is_file(), job.log()
+    assert job.outputs["verdict"] == "stale", job.log()
+    assert len([a for a in job.annotations if a.startswith("::error file=vendored.nix")]) == 3
