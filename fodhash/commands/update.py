@@ -57,9 +57,13 @@ def _record(place: Place, sessions: list[Session], config: Config, err: Console,
     outcomes = write_results(place, sessions, err)
     written = [record.FileChange(o.change.path, o.change.original, o.change.final)
                for o in outcomes if o.written]
-    if written and not any(o.problem for o in outcomes):
+    if any(o.problem for o in outcomes):
+        err.print("not committed: a file could not be written (above)", highlight=False)
+    elif written:
         sha = record.commit(written, text, config.root)
         err.print(f"committed {sha[:12]}: {len(written)} file(s)", highlight=False)
+    else:
+        err.print("nothing to commit: no hash was stale", highlight=False)
     return outcomes
 
 

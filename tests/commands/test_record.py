@@ -118,6 +118,15 @@ def test_patch_of_nothing_stale_is_empty(repo: Path, tmp_path: Path) -> None:
     assert "nothing is stale" in result.stderr
 
 
+def test_commit_of_nothing_stale_makes_no_commit(repo: Path) -> None:
+    assert fodhash("update", "vendored", "--commit", cwd=repo).returncode == 0
+    head = git(repo, "rev-parse", "HEAD")
+    result = fodhash("update", "vendored", "--commit", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert "nothing to commit" in result.stderr
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
 @pytest.mark.parametrize("args", [["--commit", "--dry-run"], ["--patch", "p", "--commit"],
                                   ["--patch", "p", "--dry-run"]])
 def test_exclusive_options(repo: Path, args: list[str]) -> None:
