@@ -85,8 +85,9 @@ bench: setup
 bench-quick: setup
 	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
-# The release tag of pyproject.toml's version (v0.1.0), which pre-commit's `rev:` pins, on the
-# commit that carries it; push it to every remote users fetch from (README, "Releases").
+# The release tag of pyproject.toml's version (v0.1.0), on the commit that carries it; push it
+# to every remote users fetch from, then the docs may pin it instead of `main` (README,
+# "Releases and tags"; tests/project/test_docs.py checks that every pin resolves).
 VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 tag:
 	@git diff --quiet HEAD || { echo "commit first: the tag names the commit"; exit 1; }
