@@ -147,7 +147,8 @@ class Run:
 def run_workflow(workflow: dict[str, Any], tmp_path: Path, forge: Forge, api: Api,
                  payload: dict[str, Any], *, name: str = "run", ref: str | None = None,
                  env: dict[str, str] | None = None, keep_path: bool = False,
-                 handlers: dict[str, Any] | None = None) -> Run:
+                 handlers: dict[str, Any] | None = None, job_name: str | None = None,
+                 matrix: dict[str, str] | None = None) -> Run:
     """The workflow's one job: its checkout (a clone of the remote at the `ref:` it asks
     for) and the action's step, with its `with:` evaluated for the event."""
     event_path = tmp_path / f"{name}-event.json"
@@ -158,11 +159,11 @@ def run_workflow(workflow: dict[str, Any], tmp_path: Path, forge: Forge, api: Ap
               "api_url": api.url, "run_id": run_id, "run_attempt": "1", "token": TOKEN,
               "head_ref": BRANCH, "ref": "refs/pull/7/merge"}
     contexts = {"github": github, "runner": {"temp": str(tmp_path / name / "temp")},
-                "matrix": {}, "secrets": {}}
-    (job,) = workflow["jobs"].values()
-    checkout, action = job["steps"][0], job["steps"][-1]
+                "matrix": matrix or {}, "secrets": {}}
+    (job,) = [workflow["jobs"][job_name]] if job_name else workflow["jobs"].values()
+    checkout = job["steps"][0]
+    (action,) = [step for step in job["steps"] if step.get("uses") == "OWNER/fodhash@main"]
     assert checkout["uses"].startswith("actions/checkout@")
-    assert action["uses"] == "OWNER/fodhash@main"
     workspace = tmp_path / name / "workspace"
     git(tmp_path, "clone", "-q", str(forge.remote), str(workspace))
     want = ref or interpolate(str((checkout.get("with") or {}).get("ref", "${{ github.sha }}")),
@@ -353,3 +354,35 @@ def test_installs_fodhash_from_its_own_checkout_when_missing(tmp_path: Path, for
     assert (venv / "fodhash").is_file(), job.log()
     assert job.outputs["verdict"] == "stale", job.log()
     assert len([a for a in job.annotations if a.startswith("::error file=vendored.nix")]) == 3
+
+
+def test_a_platform_matrix_merges_into_one_verdict(tmp_path: Path, forge: Forge, api: Api) -> None:
+    """docs/ci.md's matrix with the action, for the one platform this machine has: the
+    verify job builds and exports; the merge job, on a fresh machine, imports the artifact
+    and gives the verdict without building."""
+    work = tmp_path / "configure"
+    git(tmp_path, "clone", "-q", str(forge.remote), str(work))
+    with (work / "fodhash.toml").open("a") as config:
+        config.write("\n[platforms.x86_64-linux]\n")  # as docs/ci.md asks: one per matrix row
+    git(work, "commit", "-q", "-am", "fodhash.toml: the platforms of the matrix")
+    git(work, "push", "-q", "origin", "HEAD:main")
+    main = git(work, "rev-parse", "HEAD")
+    workflow = documented_workflow("args: --all --platform all --cached-only --strict")
+    payload = event_payload(forge, "someone", fork=False)
+    verify = run_workflow(workflow, tmp_path, forge, api, payload, name="verify", ref=main,
+                          job_name="verify", matrix={"system": "x86_64-linux"})
+    assert verify.job.outputs["verdict"] == "stale", verify.job.log()
+    exported = Path(verify.with_["export"])
+    assert exported.is_file() and int(re.search(r"(\d+) FOD build", verify.job.summary)[1]) > 0
+    # upload-artifact, then download-artifact into the merge job's runner.temp/results.
+    results = tmp_path / "merge" / "temp" / "results"
+    results.mkdir(parents=True)
+    shutil.copy(exported, results / exported.name)
+    merge = run_workflow(workflow, tmp_path, forge, api, payload, name="merge", ref=main,
+                         job_name="merge",
+                         env={"FODHASH_CACHE_DIR": str(tmp_path / "merge" / "fresh-cache")})
+    job = merge.job
+    assert job.outputs["verdict"] == "stale", job.log()
+    assert int(re.search(r"(\d+) FOD build", job.summary)[1]) == 0, job.summary
+    stale = [line for line in job.summary.splitlines() if line.startswith("| stale |")]
+    assert len(stale) == sum(len(sites) for sites in EXPECTED.values()), job.summary
