@@ -143,6 +143,9 @@ def documented_pins() -> list[tuple[str, str]]:
             for pattern in _PINS for ref in pattern.findall(block)]
 
 
+@pytest.mark.skipif("FODHASH_TEST_NIX_SUITE" in os.environ,
+                    reason="the Nix-version roots copy the work tree without its git history; "
+                           "the host's suite checks the refs")
 def test_every_pinned_ref_resolves_in_this_repository() -> None:
     """A `rev:` or `@ref` that names no commit here fails for every user who copies it
     (pre-commit: "pathspec 'v0.1.0' did not match any file(s) known to git")."""
