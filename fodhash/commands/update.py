@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 
+from fodhash.commands import record
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
 from fodhash.files.patch import Transaction
@@ -22,9 +24,9 @@ from fodhash.ui import report
 
 def write_results(place: Place, sessions: list[Session], err: Console) -> list[Outcome]:
     """The one write into the user's files; each file that could not be written is named,
-    with why, and with the hashes to write into it by hand."""
-    problems = [o for o in write_back(place.changes()) if o.problem]
-    for outcome in problems:
+    with why, and with the hashes to write into it by hand. Every file's outcome."""
+    outcomes = write_back(place.changes())
+    for outcome in (o for o in outcomes if o.problem):
         path = outcome.change.path
         hashes = [f"  {run.site.attrpath} (line {run.site.line}): {run.site.render(run.new)}"
                   for session in sessions for run in session.resolver.runs
@@ -32,16 +34,52 @@ def write_results(place: Place, sessions: list[Session], err: Console) -> list[O
         err.print(f"{path}: not written, {outcome.problem}; it holds its original bytes. "
                   "The true hashes to write into it:\n" + "\n".join(dict.fromkeys(hashes)),
                   markup=False, highlight=False)
-    return problems
+    return outcomes
+
+
+def _record(place: Place, sessions: list[Session], config: Config, err: Console, *,
+            commit: bool, patch: Path | None) -> list[Outcome]:
+    """Write the files (and commit exactly those), or write the patch and leave them."""
+    if not place.in_copy:
+        raise record.RecordError("fodhash edited the files in place (see above): they hold the "
+                                 "true hashes; nothing was " + ("committed" if commit else
+                                                                "written to the patch"))
+    text = record.message(record.changed_runs(r for s in sessions for r in s.resolver.runs),
+                          config.root)
+    if patch is not None:
+        changes = [record.FileChange(c.path, c.original, c.final) for c in place.changes()
+                   if c.final != c.original]
+        record.write_patch(patch, changes, text, config.root)
+        err.print(f"wrote {patch}: {len(changes)} file(s); the files are unchanged "
+                  f"(apply it with `git apply {patch}`, or `git am {patch}` to commit it)"
+                  if changes else f"wrote {patch} empty: nothing is stale", highlight=False)
+        return []
+    outcomes = write_results(place, sessions, err)
+    written = [record.FileChange(o.change.path, o.change.original, o.change.final)
+               for o in outcomes if o.written]
+    if any(o.problem for o in outcomes):
+        err.print("not committed: a file could not be written (above)", highlight=False)
+    elif written:
+        sha = record.commit(written, text, config.root)
+        err.print(f"committed {sha[:12]}: {len(written)} file(s)", highlight=False)
+    else:
+        err.print("nothing to commit: no hash was stale", highlight=False)
+    return outcomes
 
 
 def update(targets: list[Target], config: Config, *, out: Console, err: Console,
            dry_run: bool, as_json: bool, options: Options, systems: list[str],
-           place: Place) -> int:
+           place: Place, commit: bool = False, patch: Path | None = None) -> int:
     chosen = platforms(config, systems)
     sessions = resolve_all(targets, config, replace(options, apply=not dry_run), err, chosen,
                            place)
-    unwritten = [] if dry_run else write_results(place, sessions, err)
+    if dry_run:
+        outcomes = []
+    elif commit or patch is not None:
+        outcomes = _record(place, sessions, config, err, commit=commit, patch=patch)
+    else:
+        outcomes = write_results(place, sessions, err)
+    unwritten = [o for o in outcomes if o.problem]
     labelled = len(sessions) > 1
     rows = [(s.platform() if labelled else "", run) for s in sessions for run in s.resolver.runs]
     stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}

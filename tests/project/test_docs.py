@@ -58,6 +58,14 @@ RUN: dict[str, Run] = {
         setup=("fodhash check --all --export results-x86_64-linux.json || true",)),
     "fodhash apply --log ci.log": Run(
         setup=("nix-build test-build.nix -A vendored --keep-going > ci.log 2>&1 || true",)),
+    "fodhash update --all --commit": Run(setup=(
+        "git -c user.name=t -c user.email=t@t.invalid commit -qm example",),
+        replace=(("fodhash update --all --commit",
+                  "GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t.invalid GIT_COMMITTER_NAME=t "
+                  "GIT_COMMITTER_EMAIL=t@t.invalid fodhash update --all --commit "
+                  "&& git diff --quiet HEAD && git show --stat HEAD"),)),
+    "fodhash update --all --patch fix.patch": Run(creates="fix.patch", replace=(
+        ("fix.patch", "fix.patch && git diff --quiet && git apply --check fix.patch"),)),
     "fodhash list --json": Run(),
     "fodhash list": Run(),
     "fodhash init": Run(setup=("rm fodhash.toml",), creates="fodhash.toml"),
@@ -119,3 +127,36 @@ def test_the_docs_point_only_inside_the_repository(doc: Path) -> None:
     for target in _LINK.findall(text):
         path = (doc.parent / target).resolve()
         assert path.is_relative_to(ROOT) and path.exists(), f"{doc.name}: broken link {target}"
+
+
+# Where the docs pin a ref of fodhash's own repository, in their code blocks: pre-commit's
+# `rev:`, `git+https://.../OWNER/fodhash@REF`, `uses: OWNER/fodhash@REF`, the flake's
+# `github:OWNER/fodhash/REF`. Prose may name a future tag; a code block is copied as it is.
+_CODE_BLOCK = re.compile(r"^ *```[a-z]*\n(.*?)^ *```", re.DOTALL | re.MULTILINE)
+_PINS = (re.compile(r"^\s*rev:\s*([^\s#]+)", re.MULTILINE),
+         re.compile(r"OWNER/fodhash@([^\s\"'#]+)"),
+         re.compile(r"github:OWNER/fodhash/([^\s\"'#]+)"))
+
+
+def documented_pins() -> list[tuple[str, str]]:
+    return [(doc.name, ref) for doc in DOCS for block in _CODE_BLOCK.findall(doc.read_text())
+            for pattern in _PINS for ref in pattern.findall(block)]
+
+
+@pytest.mark.skipif("FODHASH_TEST_NIX_SUITE" in os.environ,
+                    reason="the Nix-version roots copy the work tree without its git history; "
+                           "the host's suite checks the refs")
+def test_every_pinned_ref_resolves_in_this_repository() -> None:
+    """A `rev:` or `@ref` that names no commit here fails for every user who copies it
+    (pre-commit: "pathspec 'v0.1.0' did not match any file(s) known to git")."""
+    pins = documented_pins()
+    assert len(pins) >= 5, pins  # the README's and docs/ci.md's pins are all found
+
+    def resolves(name: str) -> bool:
+        return subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
+                              cwd=ROOT, capture_output=True, check=False).returncode == 0
+
+    # A clone without a local branch of that name still has it as origin's.
+    unresolved = [(doc, ref) for doc, ref in dict.fromkeys(pins)
+                  if not resolves(ref) and not resolves(f"refs/remotes/origin/{ref}")]
+    assert not unresolved, f"refs the repository does not have: {unresolved}"

@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +45,8 @@ def _git(cwd: Path, *args: str) -> str:
 
 @pytest.fixture(scope="session")
 def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A git repository with this checkout's current files, and the release tag on the
-    commit that holds them."""
+    """A git repository with this checkout's current files, and the ref the README's
+    `.pre-commit-config.yaml` pins (the branch `main` until a release is tagged)."""
     listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                              cwd=ROOT, capture_output=True, check=True).stdout.decode()
     repo = tmp_path_factory.mktemp("hook-repo")
@@ -57,13 +56,15 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name)
     assert (repo / ".pre-commit-hooks.yaml").is_file()
-    _git(repo, "init", "-q")
+    _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "fodhash as it is in the work tree")
-    # Pinned as docs/ci.md tells users to: by the release tag, v + pyproject.toml's version.
-    tag = "v" + tomllib.loads((repo / "pyproject.toml").read_text())["project"]["version"]
-    _git(repo, "tag", "-a", tag, "-m", f"fodhash {tag}")
-    return repo, tag
+    # Pinned as the README tells users to (a branch, or a tag the release process made).
+    rev = re.search(r"^ +rev: (\S+)", (ROOT / "README.md").read_text(), re.MULTILINE)
+    assert rev, "the README's pre-commit snippet has no rev:"
+    if rev[1].startswith("v"):
+        _git(repo, "tag", "-a", rev[1], "-m", f"fodhash {rev[1]}")
+    return repo, rev[1]
 
 
 @pytest.fixture(scope="session")
