@@ -126,7 +126,7 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
                             cache=results or on_disk, as_is=targets, prepare=place.materialize,
                             check_sentinels=check_copy(located) if place.in_copy else None,
                             extra=extra)
-        with view(err, resolver.runs, options.checking) as events:
+        with view(err, resolver.runs, options.checking, config.root) as events:
             resolver.run(events)
     edits = resolver.final_edits()
     finals = {path: apply_edits(data, edits.get(str(path), {}))
