@@ -12,10 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from fodhash.protocol.state import SiteRun, Status
-from fodhash.sites.site import relative
+from fodhash.sites.site import relative as _relative
 from fodhash.ui.progress import STYLES
 
 JSON_VERSION = 1
+relative = _relative  # defined with the Site type; the commands import it from here
 
 
 class SiteJSON(TypedDict):
