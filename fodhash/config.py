@@ -83,6 +83,16 @@ class Config:
             f"[platforms.{system}] telling how to evaluate and build for it (configured: {known})"
         )
 
+    def as_local(self, targets: list[Target], local: Callable[[], str]) -> list[Target]:
+        """The targets as a run without --platform evaluates them on this machine (for the
+        commands that evaluate outside the protocol: `list`, `apply --log`): a flake
+        reference's `{system}` names the `local` system, and its [platforms.SYSTEM] applies."""
+        if not self.platforms and not any("{system}" in r for t in targets
+                                          for r in t.instantiation.flake_refs):
+            return targets  # nothing to apply: Nix is not asked for the system
+        platform = self.platform(local(), local())
+        return [platform.apply(t) for t in targets]
+
 
 def find_root(start: Path) -> Path:
     """The repository's root: the git work tree holding `start` (found by walking up for

@@ -188,6 +188,8 @@ def list_targets(targets: list[Target], config: Config, *, out: Console, as_json
     if platform is not None:
         chosen = config.platform(platform, local)
         targets = [chosen.apply(t) for t in targets]
+    else:
+        targets = config.as_local(targets, calls.current_system)
     with ResultCache() as cache:
         rows = gather(targets, cache, system)
     if as_json:
