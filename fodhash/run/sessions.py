@@ -15,15 +15,15 @@ from rich.markup import escape
 
 from fodhash.cache.store import ResultCache, Results
 from fodhash.config import Config, Platform, Target
-from fodhash.errors import UsageError
+from fodhash.errors import NixError, UsageError
 from fodhash.files.patch import Transaction, apply_edits
 from fodhash.files.place import Place, Unfaithful
 from fodhash.hashes.encoding import Hash
-from fodhash.nix.calls import current_system
+from fodhash.nix.calls import current_system, instantiate
 from fodhash.nix.process import require
 from fodhash.protocol.evaluate import check_copy
 from fodhash.protocol.rounds import Resolver, Tree
-from fodhash.protocol.state import Options, SiteRun
+from fodhash.protocol.state import Options, SiteRun, Status
 from fodhash.run.plan import Plan, known_sites, plan, upstream_candidates
 from fodhash.ui.progress import view
 
@@ -42,8 +42,9 @@ local_system = current_system  # asked of Nix once per process
 
 
 def platforms(config: Config, requested: list[str]) -> list[Platform | None]:
-    """The platforms a run covers: `all` is every configured one; by default the local one,
-    None when fodhash.toml configures none (the local system is then asked of Nix only if a
+    """The platforms a run covers: `all` is every configured one and this machine's own
+    (which needs no table to be evaluated and built here); by default the local one, None
+    when fodhash.toml configures none (the local system is then asked of Nix only if a
     system-keyed attrset needs it, which keeps the nothing-changed path fast)."""
     if not requested:
         if not config.platforms:
@@ -51,9 +52,7 @@ def platforms(config: Config, requested: list[str]) -> list[Platform | None]:
         return [config.platform(local_system(), local_system())]
     names: list[str] = []
     for name in requested:
-        names += sorted(config.platforms) if name == "all" else [name]
-    if not names:
-        raise UsageError("--platform all: fodhash.toml has no [platforms.SYSTEM] tables")
+        names += sorted({*config.platforms, local_system()}) if name == "all" else [name]
     return [config.platform(name, local_system()) for name in dict.fromkeys(names)]
 
 
@@ -91,11 +90,52 @@ def _sessions(targets: list[Target], config: Config, options: Options, err: Cons
             err.print(f"[bold]{escape(platform.system)}[/]", highlight=False)
         covered = [platform.apply(t) for t in targets if platform.covers(t, local_system)]
         if covered:
-            sessions.append(resolve(covered, config, options, err, constant(platform.system),
-                                    place, results, platform))
+            sessions.append(_platform_session(covered, config, options, err, platform, place,
+                                              results, matrix=len(systems) > 1))
     if not sessions:
         raise UsageError("no target can be evaluated for the platforms asked for")
     return sessions
+
+
+def _platform_session(targets: list[Target], config: Config, options: Options, err: Console,
+                      platform: Platform, place: Place, results: Results | None, *,
+                      matrix: bool) -> Session:
+    """One platform's session. In a run over several platforms, a target Nix cannot evaluate
+    for this one (a flake without packages for it, say) fails on this platform alone: its
+    sites are reported failed with Nix's words, and the other targets are resolved."""
+    system = constant(platform.system)
+    try:
+        return resolve(targets, config, options, err, system, place, results, platform)
+    except NixError as error:
+        if not matrix:
+            raise
+        # Which targets do not evaluate as they are (asked only now: it costs evaluations).
+        failing = {t.name: why for t in targets if (why := _evaluation_error(t)) is not None}
+        if not failing:
+            raise error from None
+    rest = [t for t in targets if t.name not in failing]
+    session = (resolve(rest, config, options, err, system, place, results, platform) if rest
+               else Session(system, Resolver([], [], options), Plan([], {}, {}), {}))
+    for target in targets:
+        if target.name in failing:
+            for _, site in plan([target], lambda: [], place.read).selected:
+                message = (f"does not evaluate for {platform.system}, so no hash can be "
+                           f"computed for it there: {failing[target.name]}")
+                run = SiteRun(target.name, site, len(session.resolver.runs),
+                              Status.FAILED, message=message)
+                session.resolver.runs.append(run)
+                err.print(f"  failed {target.name}: {site.named(config.root)} ({message})",
+                          markup=False, highlight=False)
+    return session
+
+
+def _evaluation_error(target: Target) -> str | None:
+    """Nix's last word on why `target` does not evaluate as it is, or None if it does."""
+    try:
+        instantiate(target.instantiation)
+    except NixError as error:
+        return str(error).strip().splitlines()[-1].removeprefix("error: ")
+    return None
 
 
 def constant(value: str) -> Callable[[], str]:

@@ -72,3 +72,41 @@ def test_apply_log_expands_system_in_a_flake_reference(flake: Path) -> None:
     result = fodhash("apply", "--log", str(log), cwd=flake)
     assert result.returncode == 0, result.stderr
     assert f'outputHash = "{SLOW_TRUTH}";' in (flake / "blob.nix").read_text()
+
+
+WHEELS = """{ system ? builtins.currentSystem }:
+derivation {
+  name = "wheels";
+  inherit system;
+  builder = "/bin/sh";
+  args = [ "-c" "PATH=/usr/bin:/bin; echo > $out" ];
+  outputHashMode = "flat";
+  outputHash = "%s";
+}
+"""
+
+
+def test_platform_all_covers_this_machine_and_a_platform_a_target_lacks_fails_alone(
+        flake: Path) -> None:
+    """Only aarch64-linux has a table: `--platform all` is this machine and aarch64-linux.
+    The flake has no aarch64-linux package: that target fails on that platform alone, and
+    every other cell of the matrix is computed."""
+    (flake / "wheels.nix").write_text(WHEELS % FAKE)
+    (flake / "fodhash.toml").write_text(
+        CONFIG + '[targets.wheels]\nfile = "wheels.nix"\n'
+        '[platforms.aarch64-linux]\nnix-args = ["--argstr", "system", "aarch64-linux"]\n'
+        'build-args = ["--option", "extra-platforms", "aarch64-linux"]\n')
+    subprocess.run(["git", "add", "-A"], cwd=flake, check=True)
+    result = fodhash("check", "--all", "--platform", "all", "--json", cwd=flake)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["matrix"] == {
+        "blob.nix:outputHash": {"x86_64-linux": "stale", "aarch64-linux": "failed"},
+        "wheels.nix:outputHash": {"x86_64-linux": "stale", "aarch64-linux": "stale"}}
+    failed = next(s for s in report["sites"] if s["status"] == "failed")
+    assert (failed["target"], failed["system"]) == ("blob", "aarch64-linux")
+    assert "does not evaluate for aarch64-linux" in failed["message"]
+    assert "packages.aarch64-linux.blob" in failed["message"]
+    truths = {(s["target"], s["system"]): s["truth"] for s in report["sites"]}
+    assert truths[("blob", "x86_64-linux")] == SLOW_TRUTH
+    assert truths[("wheels", "aarch64-linux")] == SLOW_TRUTH
