@@ -7,12 +7,13 @@ platform (platform_dependent, for `update --split-platforms` and `check`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
+from fodhash.cache.export import Entry
 from fodhash.cache.store import ResultCache, Results
 from fodhash.config import Config, Platform, Target
 from fodhash.errors import NixError, UsageError
@@ -73,10 +74,37 @@ def resolve_all(targets: list[Target], config: Config, options: Options, err: Co
         return _sessions(targets, config, options, err, systems, place, results)
 
 
+class ThisRun:
+    """The results of a run's earlier sessions, before the cache's (if `read`): a FOD that
+    two platforms share, such as one of Nix's builtin fetchers (system `builtin`, the same
+    derivation on every platform), is built once per run, even with --no-cache."""
+
+    def __init__(self, read: bool) -> None:
+        self.read = read
+        self.fresh: dict[str, Entry] = {}
+        self.backing: Results | None = None  # the cache of the session running now
+
+    def get(self, key: str) -> Entry | None:
+        if key in self.fresh:
+            return self.fresh[key]
+        return self.backing.get(key) if self.read and self.backing is not None else None
+
+    def put(self, entry: Entry) -> None:
+        self.fresh[entry.key] = entry
+        if self.backing is not None:
+            self.backing.put(entry)
+
+    def count(self) -> int:
+        known = self.backing.count() if self.read and self.backing is not None else 0
+        return len(self.fresh) + known
+
+
 def _sessions(targets: list[Target], config: Config, options: Options, err: Console,
               systems: list[Platform | None], place: Place,
               results: Results | None) -> list[Session]:
     sessions = []
+    this_run = ThisRun(options.use_cache)
+    options = replace(options, use_cache=True)  # `this_run` heeds --no-cache
     for asked in systems:
         platform = asked
         if platform is None and any("{system}" in r for t in targets
@@ -84,28 +112,29 @@ def _sessions(targets: list[Target], config: Config, options: Options, err: Cons
             platform = Platform(local_system())
         if platform is None:
             sessions.append(resolve(targets, config, options, err, local_system, place,
-                                    results))
+                                    results, this_run=this_run))
             continue
         if len(systems) > 1:
             err.print(f"[bold]{escape(platform.system)}[/]", highlight=False)
         covered = [platform.apply(t) for t in targets if platform.covers(t, local_system)]
         if covered:
             sessions.append(_platform_session(covered, config, options, err, platform, place,
-                                              results, matrix=len(systems) > 1))
+                                              results, this_run, matrix=len(systems) > 1))
     if not sessions:
         raise UsageError("no target can be evaluated for the platforms asked for")
     return sessions
 
 
 def _platform_session(targets: list[Target], config: Config, options: Options, err: Console,
-                      platform: Platform, place: Place, results: Results | None, *,
-                      matrix: bool) -> Session:
+                      platform: Platform, place: Place, results: Results | None,
+                      this_run: ThisRun, *, matrix: bool) -> Session:
     """One platform's session. In a run over several platforms, a target Nix cannot evaluate
     for this one (a flake without packages for it, say) fails on this platform alone: its
     sites are reported failed with Nix's words, and the other targets are resolved."""
     system = constant(platform.system)
     try:
-        return resolve(targets, config, options, err, system, place, results, platform)
+        return resolve(targets, config, options, err, system, place, results, platform,
+                       this_run)
     except NixError as error:
         if not matrix:
             raise
@@ -114,7 +143,8 @@ def _platform_session(targets: list[Target], config: Config, options: Options, e
         if not failing:
             raise error from None
     rest = [t for t in targets if t.name not in failing]
-    session = (resolve(rest, config, options, err, system, place, results, platform) if rest
+    session = (resolve(rest, config, options, err, system, place, results, platform, this_run)
+               if rest
                else Session(system, Resolver([], [], options), Plan([], {}, {}), {}))
     for target in targets:
         if target.name in failing:
@@ -144,7 +174,7 @@ def constant(value: str) -> Callable[[], str]:
 
 def resolve(targets: list[Target], config: Config, options: Options, err: Console,
             system: Callable[[], str], place: Place, results: Results | None = None,
-            platform: Platform | None = None) -> Session:
+            platform: Platform | None = None, this_run: ThisRun | None = None) -> Session:
     """Plan, then run the protocol with live progress; files are restored on any failure.
     `targets` are `platform`'s already; the other targets' sites join the run built as
     theirs are (its build-args: an upstream FOD is of that system too)."""
@@ -161,9 +191,13 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
              for tree in range(place.trees)]
     located = [s for sites in work.located.values() for s in sites]
     with ResultCache() as on_disk, tx.guard():
+        cache: Results = results or on_disk
+        if this_run is not None:
+            this_run.backing = cache
+            cache = this_run
         resolver = Resolver(trees, work.selected, options,
                             known=known_sites(config, work.located, work.sources),
-                            cache=results or on_disk, as_is=targets, prepare=place.materialize,
+                            cache=cache, as_is=targets, prepare=place.materialize,
                             check_sentinels=check_copy(located) if place.in_copy else None,
                             extra=extra)
         with view(err, resolver.runs, options.checking, config.root) as events:
