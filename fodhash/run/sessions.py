@@ -135,13 +135,13 @@ def _platform_session(targets: list[Target], config: Config, options: Options, e
     try:
         return resolve(targets, config, options, err, system, place, results, platform,
                        this_run)
-    except NixError as error:
+    except NixError:
         if not matrix:
             raise
         # Which targets do not evaluate as they are (asked only now: it costs evaluations).
         failing = {t.name: why for t in targets if (why := _evaluation_error(t)) is not None}
         if not failing:
-            raise error from None
+            raise
     rest = [t for t in targets if t.name not in failing]
     session = (resolve(rest, config, options, err, system, place, results, platform, this_run)
                if rest
