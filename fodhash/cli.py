@@ -97,8 +97,9 @@ TimeoutOption = Annotated[float | None, typer.Option(
     help="Give up (and restore every file) after SECONDS.")]
 PlatformOption = Annotated[list[str] | None, typer.Option(
     "--platform", metavar="SYSTEM",
-    help="Evaluate and build for SYSTEM (repeatable; `all`: every [platforms.*] in fodhash.toml). "
-         "Default: this machine's system.", autocompletion=_complete_platforms)]
+    help="Evaluate and build for SYSTEM (repeatable; `all`: this machine's and every "
+         "[platforms.*] in fodhash.toml). Default: this machine's system.",
+    autocompletion=_complete_platforms)]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Build every FOD, even those in the cache (results are still stored).")]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -83,6 +85,16 @@ class Config:
             f"[platforms.{system}] telling how to evaluate and build for it (configured: {known})"
         )
 
+    def as_local(self, targets: list[Target], local: Callable[[], str]) -> list[Target]:
+        """The targets as a run without --platform evaluates them on this machine (for the
+        commands that evaluate outside the protocol: `list`, `apply --log`): a flake
+        reference's `{system}` names the `local` system, and its [platforms.SYSTEM] applies."""
+        if not self.platforms and not any("{system}" in r for t in targets
+                                          for r in t.instantiation.flake_refs):
+            return targets  # nothing to apply: Nix is not asked for the system
+        platform = self.platform(local(), local())
+        return [platform.apply(t) for t in targets]
+
 
 def find_root(start: Path) -> Path:
     """The repository's root: the git work tree holding `start` (found by walking up for
@@ -109,6 +121,23 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     raise UsageError(f"{where} must be a string or a list of strings")
+
+
+def _arguments(value: Any, where: str) -> tuple[str, ...]:
+    """Arguments for a Nix command: a list with one string per argument. A string is refused,
+    not split: no shell reads it, so `"--arg foo 1"` would reach Nix as one argument."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    example = (f" (for {value!r}, write {json.dumps(shlex.split(value))})"
+               if isinstance(value, str) and _splits(value) else "")
+    raise UsageError(f"{where} must be a list of strings, one per argument{example}")
+
+
+def _splits(value: str) -> bool:
+    try:
+        return bool(shlex.split(value))
+    except ValueError:  # an unclosed quote
+        return False
 
 
 def _optional_str(table: dict[str, Any], key: str, where: str) -> str | None:
@@ -169,7 +198,7 @@ def _target(root: Path, name: str, table: Any, where: str,
     if file.lower().endswith(".json") and build is None and flake is None:
         raise UsageError(f"{where}: [targets.{name}] has a JSON `file` ({file}): name the Nix "
                          "file that reads it in `build` (or a `flake`)")
-    nix_args = _strings(table.get("nix-args", []), f"{where}: `nix-args` of {name}")
+    nix_args = _arguments(table.get("nix-args", []), f"{where}: `nix-args` of {name}")
     instantiation = Instantiation(
         cwd=root,
         file=None if flake else _inside(root, build or file, where),
@@ -182,7 +211,7 @@ def _target(root: Path, name: str, table: Any, where: str,
         file=_inside(root, file, where),
         site=_optional_str(table, "site", where),
         instantiation=instantiation,
-        build_args=_strings(table.get("build-args", []), f"{where}: `build-args` of {name}"),
+        build_args=_arguments(table.get("build-args", []), f"{where}: `build-args` of {name}"),
         json=tuple(dict.fromkeys(shared + _json_files(
             root, table.get("json", []), f"{where}: `json` of target {name}"))),
     )
@@ -221,8 +250,8 @@ def _platform(system: str, table: Any, where: str) -> Platform:
                          f"{', '.join(sorted(unknown))}; known keys: build-args, nix-args")
     return Platform(
         system,
-        _strings(table.get("nix-args", []), f"{where}: `nix-args` of platform {system}"),
-        _strings(table.get("build-args", []), f"{where}: `build-args` of platform {system}"),
+        _arguments(table.get("nix-args", []), f"{where}: `nix-args` of platform {system}"),
+        _arguments(table.get("build-args", []), f"{where}: `build-args` of platform {system}"),
     )
 
 
@@ -238,6 +267,9 @@ def file_target(path: Path, cwd: Path, root: Path) -> Target:
 def resolve_targets(config: Config, names: list[str], all_targets: bool, cwd: Path) -> list[Target]:
     """Targets for the command line: names from fodhash.toml or paths to .nix files."""
     if all_targets:
+        if names:
+            raise UsageError(f"--all selects every target; it does not combine with naming "
+                             f"target(s) ({', '.join(names)}): give --all, or the names")
         if not config.targets:
             raise UsageError(
                 "--all: no targets; write a fodhash.toml with [targets.NAME] tables "

@@ -27,6 +27,9 @@ FIELDS: dict[str, tuple[type, ...]] = {
     "time": (int, float),
 }
 _TOP_LEVEL = frozenset({"format", "version", "entries", "checksum"})
+# The system of a FOD built by Nix itself (`import <nix/fetchurl.nix>`, builtin:fetchurl):
+# the same derivation, and so the same result, on every platform.
+EVERY_PLATFORM = "builtin"
 
 
 @dataclass(frozen=True)

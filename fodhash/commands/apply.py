@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fodhash.cache.export import Entry, FileResults, read_file
+from fodhash.cache.export import EVERY_PLATFORM, Entry, FileResults, read_file
 from fodhash.config import Config, Target
 from fodhash.errors import FodhashError, UsageError
 from fodhash.files.patch import Span, apply_edits
@@ -40,7 +40,7 @@ def _refusals(sessions: list[Session], entries: list[Entry]) -> list[str]:
             if run.status is not Status.UNKNOWN:
                 continue
             name = run.drvs[0].split("-", 1)[-1].removesuffix(".drv") if run.drvs else ""
-            for entry in by_name.get((system, name), []):
+            for entry in by_name[(system, name)] + by_name[(EVERY_PLATFORM, name)]:
                 problems.append(
                     f"{run.site} on {system}: the result for FOD {name!r} was computed from other "
                     f"inputs (key {entry.key[:12]}..., now {', '.join(k[:12] for k in run.keys)}"
@@ -72,7 +72,8 @@ def apply(targets: list[Target], config: Config, files: list[Path], *, out: Cons
     entries = [entry for path in files for entry in read_file(path)]
     if not entries:
         raise UsageError("the result files hold no entries")
-    systems = sorted({e.platform for e in entries})
+    # A result of Nix's builtin fetchers holds on every platform: it names none to evaluate.
+    systems = sorted({e.platform for e in entries} - {EVERY_PLATFORM}) or [local_system()]
     chosen = [config.platform(s, local_system()) for s in systems]
     options = Options(build=False, apply=False)
     sessions = resolve_all(targets, config, options, err, list(chosen), place,

@@ -214,6 +214,8 @@ def apply_log(text: str, targets: list[Target], config: Config, *, out: Console,
     if platform is not None:
         chosen = config.platform(platform, local_system())
         targets = [chosen.apply(t) for t in targets if chosen.covers(t, local_system)]
+    else:
+        targets = config.as_local(targets, local_system)
     mapped, refusals = map_log(text, targets, config, trust_unverified=trust_unverified)
     if refusals:
         raise RefusedError("refused, no file changed:\n" + "\n".join(refusals))

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fodhash.cache.export import EVERY_PLATFORM
 from fodhash.cache.store import ResultCache
 
 
@@ -36,7 +37,9 @@ def info(*, out: Console) -> int:
     if found.platforms:
         table = Table("platform", "entries", box=None, pad_edge=False)
         for platform, count in found.platforms.items():
-            table.add_row(escape(platform), str(count))
+            # Not a platform: the FODs Nix's builtin fetchers build, the same on every one.
+            name = "any (Nix's builtin fetchers)" if platform == EVERY_PLATFORM else platform
+            table.add_row(escape(name), str(count))
         out.print(table)
     return 0
 

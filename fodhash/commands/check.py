@@ -83,15 +83,17 @@ def _annotate(findings: list[Finding], root: Path, out: Console) -> None:
 Labelled = tuple[str, Finding]  # the system a session checked for, and what it found
 
 
-def _row(finding: Finding) -> str:
-    """A matrix row: a system-keyed binding's entries share one row, one column each."""
+def _row(finding: Finding, root: Path) -> str:
+    """A matrix row: a system-keyed binding's entries share one row, one column each. The
+    file is named from the root: two `default.nix` in two folders are two rows."""
     site = finding.run.site
     name = (site.binding or "(top level)") if site.platform is not None else site.attrpath
-    return f"{site.file.name}:{name}"  # "(top level)": a JSON file that is one system map
+    return f"{relative(site.file, root)}:{name}"  # "(top level)": a JSON file that is one system map
 
 
-def _differing(sessions: list[Session]) -> dict[str, dict[str, Hash]]:
-    return {str(run.site): hashes for run, hashes in platform_dependent(sessions).values()}
+def _differing(sessions: list[Session], root: Path) -> dict[str, dict[str, Hash]]:
+    return {run.site.named(root): hashes
+            for run, hashes in platform_dependent(sessions).values()}
 
 
 def _json(labelled: list[Labelled], root: Path, stats: dict[str, int],
@@ -100,7 +102,7 @@ def _json(labelled: list[Labelled], root: Path, stats: dict[str, int],
     matrix: dict[str, dict[str, str]] = {}
     for system, finding in labelled:
         counts[str(finding.verdict)] += 1
-        matrix.setdefault(_row(finding), {})[system] = str(finding.verdict)
+        matrix.setdefault(_row(finding, root), {})[system] = str(finding.verdict)
     return {
         "version": JSON_VERSION,
         "system": calls.current_system(),
@@ -145,11 +147,11 @@ def _table(findings: list[Finding], root: Path, out: Console) -> None:
     out.print(grid)
 
 
-def _matrix(labelled: list[Labelled], systems: list[str], out: Console) -> None:
+def _matrix(labelled: list[Labelled], systems: list[str], root: Path, out: Console) -> None:
     """Sites by platforms: ok / stale / missing / unverified / failed."""
     cells: dict[str, dict[str, Verdict]] = {}
     for system, finding in labelled:
-        cells.setdefault(_row(finding), {})[system] = finding.verdict
+        cells.setdefault(_row(finding, root), {})[system] = finding.verdict
     grid = Table()
     grid.add_column("site")
     for system in systems:
@@ -199,7 +201,7 @@ def check(targets: list[Target], config: Config, *, out: Console, err: Console,
     findings = [f for _, f in labelled]
     untaken = report.untaken([("", run) for s in sessions for run in s.resolver.runs])
     stats = {k: sum(s.resolver.stats[k] for s in sessions) for k in sessions[0].resolver.stats}
-    differing = _differing(sessions)
+    differing = _differing(sessions, config.root)
     if export is not None:
         count = _export(export, findings)
         err.print(f"exported {count} result(s) to {export}", markup=False, highlight=False)
@@ -214,7 +216,7 @@ def check(targets: list[Target], config: Config, *, out: Console, err: Console,
         out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
         if len(sessions) > 1:
-            _matrix(labelled, [s.platform() for s in sessions], out)
+            _matrix(labelled, [s.platform() for s in sessions], config.root, out)
         else:
             _table(findings, config.root, out)
         _problems(labelled, config.root, out, differing)

@@ -396,6 +396,12 @@ def _why(site: Site, file: str, found: Found) -> str:
             "(unused, or used only under a condition not met here)")
 
 
+def _comment(line: str) -> str:
+    """A comment line of fodhash.toml whose text may span lines (Nix's quoted source under
+    a syntax error): each further line is a comment too, or the file is no TOML."""
+    return "\n#     ".join(line.splitlines())
+
+
 def _toml_key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
@@ -442,10 +448,10 @@ def render(targets: list[Planned], unreached: dict[Site, str], found: Found, roo
         lines += ["", "# Hash sites no target reaches here:"]
         for site, why in unreached.items():
             rel = site.file.relative_to(root) if site.file.is_relative_to(root) else site.file
-            lines.append(f"#   {rel}:{site.line} {site.attrpath}: {why}")
+            lines.append(_comment(f"#   {rel}:{site.line} {site.attrpath}: {why}"))
     if found.unreadable:
         lines += ["", "# Files skipped:"]
-        lines += [f"#   {file}: {why}" for file, why in sorted(found.unreadable.items())]
+        lines += [_comment(f"#   {file}: {why}") for file, why in sorted(found.unreadable.items())]
     if platforms:
         lines += ["", "# Other platforms' entries of system-keyed attrsets are not evaluated on "
                   f"{system}.", "# To check or update them, say how to evaluate (and build) for "

@@ -27,6 +27,7 @@ from fodhash.config import Config, Target
 from fodhash.errors import FodhashError
 from fodhash.nix import calls, process
 from fodhash.nix.derivations import Derivation, read_closure
+from fodhash.run.plan import check_entry_points
 from fodhash.sites.site import Site, select
 from fodhash.sites.target import sites_of
 from fodhash.ui.report import relative
@@ -113,6 +114,7 @@ def gather(targets: list[Target], cache: Results, system: str) -> list[Listed]:
     located: dict[Path, list[Site]] = {}
     for target in targets:
         sites = sites_of(target, sources, located)  # its file's and its JSON files'
+        check_entry_points(target, sources)
         rows += [Listed(target, s) for s in select(sites, target.site, f"target {target.name!r}")]
     process.require("nix-instantiate")
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -188,6 +190,8 @@ def list_targets(targets: list[Target], config: Config, *, out: Console, as_json
     if platform is not None:
         chosen = config.platform(platform, local)
         targets = [chosen.apply(t) for t in targets]
+    else:
+        targets = config.as_local(targets, calls.current_system)
     with ResultCache() as cache:
         rows = gather(targets, cache, system)
     if as_json:

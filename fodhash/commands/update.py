@@ -101,7 +101,7 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
             err.print(line, markup=False, highlight=False)
     differing = platform_dependent(sessions)
     for run, hashes in differing.values():
-        err.print(f"{run.site}: the true hash differs between platforms ("
+        err.print(f"{run.site.named(config.root)}: the true hash differs between platforms ("
                   + ", ".join(f"{s} {h.sri}" for s, h in sorted(hashes.items()))
                   + f"); one string cannot hold both: `fodhash update --split-platforms "
                   f"{run.target}` makes it a per-platform attrset", markup=False, highlight=False)
@@ -144,7 +144,7 @@ def split_platforms(targets: list[Target], config: Config, *, out: Console, err:
                     name = run.drvs[0].split("-", 1)[-1].removesuffix(".drv") if run.drvs else "fod"
                     span, text = split_text(source, run.site, hashes, selector, name)
                     edits[span] = text
-                    err.print(f"split {run.site}: " + ", ".join(
+                    err.print(f"split {run.site.named(config.root)}: " + ", ".join(
                         f"{s} {h.sri}" for s, h in sorted(hashes.items())), markup=False,
                         highlight=False)
             tx.document(place.source(file), source).write(edits)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
-from fodhash.sites.read import read_source
+from fodhash.sites.read import read_nix_file, read_source
 from fodhash.sites.site import Site, select
+from fodhash.sites.syntax import refuse_invalid
 from fodhash.sites.target import sites_of, slot_any
 
 
@@ -36,6 +37,7 @@ def plan(targets: list[Target], platforms: Callable[[], list[str]],
     seen: set[tuple[Path, int]] = set()
     for target in targets:
         sites = sites_of(target, sources, located, read)
+        check_entry_points(target, sources)
         if not sites:
             raise UsageError(
                 f"{target.file}: no hash site found (no hash, outputHash, vendorHash, "
@@ -60,6 +62,25 @@ def plan(targets: list[Target], platforms: Callable[[], list[str]],
                 seen.add((site.file, site.start))
                 selected.append((target, site))
     return Plan(selected, sources, located)
+
+
+def entry_points(target: Target) -> list[Path]:
+    """The Nix files Nix starts evaluating a target from: its `build` file (a folder's
+    default.nix), or the flake.nix of a flake reference to a folder of the repository."""
+    what = target.instantiation
+    files = [what.file] if what.file is not None else [
+        what.cwd / ref.split("#", 1)[0] / "flake.nix" for ref in what.flake_refs
+        if ref.startswith(".")]
+    return [f / "default.nix" if f.is_dir() else f for f in files]
+
+
+def check_entry_points(target: Target, sources: dict[Path, bytes]) -> None:
+    """A syntax error in an entry point that holds no site (the files of sites are judged
+    when their sites are located) is a usage error too, with Nix's own message, before Nix
+    evaluates anything."""
+    for file in entry_points(target):
+        if file not in sources and file.is_file():
+            refuse_invalid(file, read_nix_file(file))
 
 
 def upstream_candidates(config: Config, targets: list[Target], work: Plan,

@@ -78,19 +78,47 @@ def _placeholder_algo(expr: tree_sitter.Node) -> Algo | None:
 
 
 def _system_map(binding: tree_sitter.Node) -> bool:
-    """`binding` is an entry of an attrset whose keys are all Nix systems (item 3 of the
-    shapes: `hashes = { x86_64-linux = "…"; aarch64-darwin = "…"; }` under any name)."""
+    """`binding` is an entry of an attrset whose keys are Nix systems (item 3 of the
+    shapes: `hashes = { x86_64-linux = "…"; aarch64-darwin = "…"; }` under any name, or
+    passed to a function, `mkElectron "11.5.0" { x86_64-linux = "…"; … }`). A few other
+    keys may sit beside two or more systems if they hold hash literals too (electron's
+    `headers = "…";`, a download every platform shares): they are no platform's entry. A map
+    of names to hashes with one system-like key among them (`{ foo-bar = …; }`) is none."""
     siblings = binding.parent
     if siblings is None or siblings.type != "binding_set":
         return False
     entries = [b for b in siblings.named_children if b.type != "comment"]
-    if not all(b.type == "binding" and len(keys := _attrpath(b)) == 1 and SYSTEM.match(keys[0])
-               for b in entries):
+    if not all(b.type == "binding" and len(_attrpath(b)) == 1 for b in entries):
+        return False
+
+    def literal(entry: tree_sitter.Node) -> bool:
+        value = entry.child_by_field_name("expression")
+        return (value is not None and _placeholder_algo(value) is None
+                and _leaf(Path(), value, "", "", None, None) is not None)
+
+    systems = [b for b in entries if SYSTEM.match(_attrpath(b)[0])]
+    others = [b for b in entries if not SYSTEM.match(_attrpath(b)[0])]
+    if others and (len(systems) < 2 or len(others) >= len(systems)
+                   or not all(literal(b) for b in others)):
         return False
     # It maps systems to hashes if one entry is a hash literal; others may be placeholders.
-    values = [b.child_by_field_name("expression") for b in entries]
-    return any(v is not None and _placeholder_algo(v) is None
-               and _leaf(Path(), v, "", "", None, None) is not None for v in values)
+    return any(literal(b) for b in systems)
+
+
+def _function_name(binding: tree_sitter.Node) -> str | None:
+    """For an entry of an attrset passed to a function (`mkElectron "11.5.0" { … }`), the
+    function's name, which names the map where no binding does; None otherwise."""
+    argument = binding.parent.parent if binding.parent is not None else None
+    call = argument.parent if argument is not None else None
+    if call is None or call.type != "apply_expression" or \
+            call.child_by_field_name("argument") != argument:
+        return None
+    function = call.child_by_field_name("function")
+    while function is not None and function.type == "apply_expression":
+        function = function.child_by_field_name("function")
+    if function is None or function.type not in ("variable_expression", "select_expression"):
+        return None
+    return (function.text or b"").decode() or None
 
 
 def _entry_key(key: str) -> str:
@@ -112,7 +140,12 @@ def _site(file: Path, binding: tree_sitter.Node) -> Site | None:
         hash_outer = [i for i, part in enumerate(outer) if HASH_NAME.search(part)]
         if SYSTEM_KEY.match(name) and hash_outer and len(own) == 1:
             name = outer[hash_outer[-1]]
-        elif SYSTEM.match(name) and outer and len(own) == 1 and _system_map(binding):
+        elif SYSTEM.match(name) and len(own) == 1 and _system_map(binding):
+            if not outer:  # passed to a function, bound to no name: named after the function
+                function = _function_name(binding)
+                if function is None:
+                    return None
+                outer = [function]
             name = outer[-1]
         else:
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,17 @@ class Site:
 
     def __str__(self) -> str:
         return f"{self.file.name}:{self.attrpath}"
+
+    def named(self, root: Path) -> str:
+        """`FILE:ATTRPATH` with the file relative to `root`: unlike the basename of
+        `str(site)`, two `default.nix` in different folders are two names."""
+        return f"{relative(self.file, root)}:{self.attrpath}"
+
+
+def relative(path: Path, root: Path) -> str:
+    """A path as reports print it: relative to the folder of fodhash.toml (`../default.nix`
+    for a file elsewhere in its git repository)."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else os.path.relpath(path, root)
 
 
 def select(sites: list[Site], selector: str | None, where: str) -> list[Site]:

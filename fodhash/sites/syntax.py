@@ -90,6 +90,14 @@ def judge(file: Path, source: bytes, tree: tree_sitter.Tree) -> list[Unreadable]
     return spans
 
 
+def refuse_invalid(file: Path, source: bytes) -> None:
+    """Raise Nix's own error if Nix does not parse `source` (a file a target evaluates that
+    holds no site: its sites are not located, so `judge` never sees it). Nix is asked only
+    where the grammar finds an error."""
+    if error_nodes(parse(source).root_node) and (verdict := _nix_parse(file, source)):
+        raise verdict
+
+
 def _nix_parse(file: Path, source: bytes) -> UsageError | None:
     """None if Nix parses `source`, else the error to raise, in Nix's words."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from types import TracebackType
 
 from rich.console import Console, Group
@@ -54,12 +55,19 @@ def style(run: SiteRun, checking: bool) -> str:
     return VERDICT_STYLES.get(label(run, checking), STYLES[run.status])
 
 
+def name(run: SiteRun, root: Path | None) -> str:
+    """The site as a progress line names it: its file relative to the repository's root."""
+    return str(run.site) if root is None else run.site.named(root)
+
+
 class PlainView:
     """One line per status change on stderr: for logs, CI and pipes."""
 
-    def __init__(self, console: Console, checking: bool = False) -> None:
+    def __init__(self, console: Console, checking: bool = False,
+                 root: Path | None = None) -> None:
         self.console = console
         self.checking = checking
+        self.root = root
 
     def __enter__(self) -> PlainView:
         return self
@@ -73,7 +81,7 @@ class PlainView:
         detail = f" {run.new.sri}" if run.status.resolved and run.new is not None else ""
         if run.message:  # why it waits, was skipped, is unknown or failed; "from the cache"
             detail += f" ({run.message.splitlines()[0]})"
-        self.console.print(f"{label(run, self.checking):>8} {run.target}: {run.site}{detail}",
+        self.console.print(f"{label(run, self.checking):>8} {run.target}: {name(run, self.root)}{detail}",
                            markup=False, highlight=False)
 
     def log(self, line: str) -> None:
@@ -87,10 +95,12 @@ class LiveView:
     """A table of every site's FOD (queued, building with elapsed time, resolved, failed)
     and the latest line Nix printed, redrawn while Nix runs."""
 
-    def __init__(self, console: Console, runs: list[SiteRun], checking: bool = False) -> None:
+    def __init__(self, console: Console, runs: list[SiteRun], checking: bool = False,
+                 root: Path | None = None) -> None:
         self.console = console
         self.runs = runs
         self.checking = checking
+        self.root = root
         self.last_line = ""
         self.live = Live(console=console, get_renderable=self._render, refresh_per_second=8,
                          transient=True)
@@ -113,7 +123,7 @@ class LiveView:
             # The message explains the current status only (fodhash.protocol sets them
             # together): no "waits for ..." once the site builds.
             rows.append((Text(status, style=style(run, self.checking)), Text(run.target),
-                         Text(str(run.site)), Text(run.message.split("\n", 1)[0], style="dim")))
+                         Text(name(run, self.root)), Text(run.message.split("\n", 1)[0], style="dim")))
         # One line per site: the message gets what the other columns leave, cut with "…".
         widths = [max((row[i].cell_len for row in rows), default=0) for i in range(3)]
         room = max(self.console.width - sum(widths) - 2 * len(widths) - 1, 10)
@@ -137,7 +147,8 @@ class LiveView:
         self.console.print(message, markup=False, highlight=False)
 
 
-def view(console: Console, runs: list[SiteRun], checking: bool = False) -> PlainView | LiveView:
+def view(console: Console, runs: list[SiteRun], checking: bool = False,
+         root: Path | None = None) -> PlainView | LiveView:
     if console.is_terminal:
-        return LiveView(console, runs, checking)
-    return PlainView(console, checking)
+        return LiveView(console, runs, checking, root)
+    return PlainView(console, checking, root)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, TypedDict
@@ -13,9 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from fodhash.protocol.state import SiteRun, Status
+from fodhash.sites.site import relative as _relative
 from fodhash.ui.progress import STYLES
 
 JSON_VERSION = 1
+relative = _relative  # defined with the Site type; the commands import it from here
 
 
 class SiteJSON(TypedDict):
@@ -32,12 +33,6 @@ class SiteJSON(TypedDict):
     seconds: float
     message: str
     keys: list[str]
-
-
-def relative(path: Path, root: Path) -> str:
-    """A path as reports print it: relative to the folder of fodhash.toml (`../default.nix`
-    for a file elsewhere in its git repository)."""
-    return str(path.relative_to(root)) if path.is_relative_to(root) else os.path.relpath(path, root)
 
 
 Row = tuple[str, SiteRun]  # the system a session evaluated for ("" for the only, local one)

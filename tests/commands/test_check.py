@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, fodhash, fods_of, snapshot
+from helpers import FIXTURES, SLOW_TRUTH, fodhash, fods_of, snapshot
 
 pytestmark = pytest.mark.nix
 
@@ -167,3 +167,27 @@ def test_progress_lines_say_what_the_table_says(example: Path) -> None:
         assert last == site["status"], (name, last, site["status"])
     assert "unverified" in {s["status"] for s in report["sites"]}
     assert not any(x.split()[0] in ("skipped", "unknown") for x in lines if x.strip())
+
+
+ECHO_FOD = ('derivation {{ name = "{name}"; system = builtins.currentSystem; builder = "/bin/sh"; '
+            'args = [ "-c" "PATH=/usr/bin:/bin; echo > $out" ]; outputHashMode = "flat"; '
+            'outputHash = "{hash}"; }}\n')
+
+
+def test_two_files_of_one_name_in_two_folders_are_two_rows(tmp_path: Path) -> None:
+    """The matrix and the progress lines name a file from the repository's root: the ok
+    `a/default.nix` and the stale `b/default.nix` are two rows, neither hides the other."""
+    repo = tmp_path / "repo"
+    for folder, value in (("a", SLOW_TRUTH), ("b", "sha256-" + "A" * 43 + "=")):
+        (repo / folder).mkdir(parents=True)
+        (repo / folder / "default.nix").write_text(ECHO_FOD.format(name=folder, hash=value))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    result = fodhash("check", "a/default.nix", "b/default.nix", "--json", cwd=repo)
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["matrix"] == {
+        "a/default.nix:outputHash": {"": "ok"}, "b/default.nix:outputHash": {"": "stale"}}
+    lines = result.stderr.splitlines()
+    assert any(x.split()[:3] == ["ok", "a/default.nix:", "a/default.nix:outputHash"]
+               for x in lines), lines
+    assert any(x.split()[:3] == ["stale", "b/default.nix:", "b/default.nix:outputHash"]
+               for x in lines), lines

@@ -123,3 +123,20 @@ def test_init_refuses_a_repository_without_hash_sites(tmp_path: Path) -> None:
     result = fodhash("init", cwd=tmp_path)
     assert result.returncode == 2 and "no hash site in any .nix file" in result.stderr
     assert not (tmp_path / "fodhash.toml").exists()
+
+
+def test_init_writes_valid_toml_when_a_file_is_skipped_for_a_syntax_error(
+        tmp_path: Path) -> None:
+    """Nix's message for a syntax error quotes source lines: each is a comment line too."""
+    (tmp_path / "pkg.nix").write_text(
+        'derivation { name = "x"; system = builtins.currentSystem; builder = "/bin/sh"; '
+        'args = [ "-c" "PATH=/usr/bin:/bin; echo > $out" ]; outputHashMode = "flat"; '
+        f'outputHash = "{STALE}"; }}\n')
+    (tmp_path / "broken.nix").write_text("{ x = import ./pkg.nix;\n  y = ;\n}\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    result = fodhash("init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "fodhash.toml").read_text()
+    assert "broken.nix" in text and "y = ;" in text
+    assert tomllib.loads(text)["targets"] == {"pkg": {"file": "pkg.nix"}}
+    assert fodhash("check", "--all", "--cached-only", cwd=tmp_path).returncode == 0

@@ -6,10 +6,18 @@ through `extra-platforms`; no configured platform takes the Darwin branch."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import assert_fods_build_and_check, copy_all_fixtures, fodhash, fods_of, snapshot
+from helpers import (
+    SLOW_TRUTH,
+    assert_fods_build_and_check,
+    copy_all_fixtures,
+    fodhash,
+    fods_of,
+    snapshot,
+)
 
 pytestmark = pytest.mark.nix
 
@@ -108,3 +116,47 @@ def test_list_shows_every_branch_and_entry(repo: Path) -> None:
     assert sites == [(DARWIN_BRANCH, None), (AARCH64_BRANCH, None), (X86_BRANCH, None),
                      ("shas.aarch64-darwin", "aarch64-darwin"),
                      ("shas.x86_64-linux", "x86_64-linux")]
+
+
+def test_a_system_map_passed_to_a_function_is_resolved_on_this_platform(tmp_path: Path) -> None:
+    """`mkElectron "11.5.0" { SYSTEM = "…"; …; headers = "…"; }` as the whole file, bound to
+    no name: this machine's entry gets its true hash; the other platform's entry and the
+    `headers` hash beside them keep their bytes."""
+    host = subprocess.run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem"],
+                          capture_output=True, text=True, check=True).stdout.strip().strip('"')
+    other = "aarch64-darwin" if host != "aarch64-darwin" else "x86_64-linux"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    blob = repo / "electron.nix"
+    blob.write_text(ELECTRON % (host, STALE_TOOL, other, TOOL_X86, STALE_SERVER))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    before = blob.read_bytes()
+    listed = fodhash("list", "electron.nix", "--json", cwd=repo)
+    sites = json.loads(listed.stdout)["targets"][0]["sites"]
+    assert [(s["site"], s["platform"]) for s in sites] == [
+        (f"mkBlob.{host}", host), (f"mkBlob.{other}", other)]
+
+    assert fodhash("check", "electron.nix", cwd=repo).returncode == 1
+    result = fodhash("update", "electron.nix", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert blob.read_bytes() == replaced(before, (STALE_TOOL, SLOW_TRUTH))
+    assert fodhash("check", "electron.nix", cwd=repo).returncode == 0
+    assert_fods_build_and_check(fods_of(blob))
+
+
+ELECTRON = """let
+  mkBlob = version: hashes: derivation {
+    name = "blob-${version}";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "PATH=/usr/bin:/bin; echo > $out" ];
+    outputHashMode = "flat";
+    outputHash = hashes.${builtins.currentSystem};
+  };
+in
+mkBlob "11.5.0" {
+  %s = "%s";
+  %s = "%s";
+  headers = "%s";
+}
+"""

@@ -13,6 +13,8 @@ from fodhash.sites.nix_file import locate, locate_in_bytes, platform_slot
 from fodhash.sites.site import Site, select
 
 SRI = "sha256-EkLbqYe6pKM6WnvVxXy5lu6eEGf5uk987+w1jTb14/Q="
+B16 = "613ef8ac00c5abda425dfa48778a68f58a2e9c7c1f82539bb1a41afabbd6193f"
+NIX32 = "1zkdgpjrh1dc9j8qyrrrh49v24960yhvwi2c530qbpf2azgqj71b"
 
 
 def by_path(file: Path) -> dict[str, Site]:
@@ -101,6 +103,22 @@ def test_comments_odd_spacing_and_inherit() -> None:
                      ["shas.x86_64-linux", "shas.aarch64-darwin"], id="system-map-any-name"),
         pytest.param(f'{{ hashes = {{ foo-bar = "{SRI}"; x86_64-linux = "{SRI}"; }}; }}', [],
                      id="map-with-a-key-that-is-no-system"),
+        # A map of systems to hashes passed to a function, as electron's is written: with a
+        # `headers` hash beside the systems (no platform's), bound or at the top.
+        pytest.param(f'{{ electron_11-bin = mkElectron "11.5.0" {{ x86_64-linux = "{B16}"; '
+                     f'aarch64-darwin = "{B16}"; headers = "{NIX32}"; }}; }}',
+                     ["electron_11-bin.x86_64-linux", "electron_11-bin.aarch64-darwin"],
+                     id="system-map-argument-with-headers"),
+        pytest.param(f'let a = 1; in mkElectron "11.5.0" {{ x86_64-linux = "{SRI}"; '
+                     f'aarch64-darwin = lib.fakeHash; }}',
+                     ["mkElectron.x86_64-linux", "mkElectron.aarch64-darwin"],
+                     id="system-map-argument-bound-to-no-name"),
+        pytest.param(f'pkgs.mkElectron "11.5.0" {{ x86_64-linux = "{SRI}"; }} {{ }}',
+                     ["pkgs.mkElectron.x86_64-linux"], id="system-map-first-of-two-arguments"),
+        pytest.param(f'(mk {{ }}) {{ x86_64-linux = "{SRI}"; }}', [],
+                     id="system-map-argument-of-an-unnamed-function"),
+        pytest.param(f'{{ a = {{ x86_64-linux = "{SRI}"; headers = "{NIX32}"; }}; }}', [],
+                     id="one-system-beside-another-hash-is-no-system-map"),
         pytest.param('{ names = { x86_64-linux = "linux-x64"; }; }', [], id="system-map-of-names"),
         # Not sites: a fetcher's own placeholder, fallbacks, digests, narHash.
         pytest.param('{ hash ? "" }: { outputHash = ""; outputHashAlgo = "sha256"; }', [],

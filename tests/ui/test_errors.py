@@ -74,6 +74,24 @@ def repo(tmp_path: Path) -> Path:
         pytest.param(["--platform", "mips-linux", "ok"], {}, "[platforms.mips-linux]",
                      id="unknown-platform"),
         pytest.param([], {}, "name a target", id="nothing-named"),
+        pytest.param(["--all", "ok"], {}, "--all selects every target; it does not combine "
+                     "with naming target(s) (ok)", id="target-after-all"),
+        pytest.param(["x"], {"fodhash.toml": '[targets.x]\nfile = "ok.nix"\n'
+                             'nix-args = "--arg foo 1"\n'},
+                     "`nix-args` of x must be a list of strings, one per argument (for "
+                     "'--arg foo 1', write [\"--arg\", \"foo\", \"1\"])", id="nix-args-string"),
+        pytest.param(["ok"], {"fodhash.toml": '[targets.ok]\nfile = "ok.nix"\n'
+                              '[platforms.aarch64-linux]\nbuild-args = "--keep-going"\n'},
+                     "`build-args` of platform aarch64-linux must be a list of strings",
+                     id="platform-build-args-string"),
+        pytest.param(["x"], {"entry.nix": "{ x = import ./ok.nix {};\n  y = ;\n}\n",
+                             "fodhash.toml": '[targets.x]\nfile = "ok.nix"\n'
+                                             'build = "entry.nix"\nattr = "x"\n'},
+                     "entry.nix:2:7: Nix syntax error: unexpected ';'",
+                     id="syntax-error-in-an-entry-point-without-a-site"),
+        pytest.param(["x"], {"flake.nix": "{ outputs = ; }\n",
+                             "fodhash.toml": '[targets.x]\nfile = "ok.nix"\nflake = ".#x"\n'},
+                     "flake.nix:1:13: Nix syntax error", id="syntax-error-in-flake-nix"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(repo: Path, args: list[str],
@@ -94,6 +112,23 @@ def test_bad_input_is_refused_with_a_clear_message(repo: Path, args: list[str],
     assert message in " ".join(result.stderr.split()), result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize("command", ["check", "list"])
+def test_an_entry_point_with_a_syntax_error_is_refused_by_every_command(
+        repo: Path, command: str) -> None:
+    write(repo, "entry.nix", "{ x = import ./ok.nix {};\n  y = ;\n}\n")
+    write(repo, "fodhash.toml", '[targets.x]\nfile = "ok.nix"\nbuild = "entry.nix"\n'
+                                'attr = "x"\n')
+    result = fodhash(command, "x", cwd=repo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "entry.nix:2:7: Nix syntax error: unexpected ';'" in result.stderr
+
+
+def test_check_refuses_a_target_after_all(repo: Path) -> None:
+    result = fodhash("check", "--all", "ok", cwd=repo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--all selects every target" in result.stderr
 
 
 def test_nix_not_on_path(repo: Path) -> None:
