@@ -72,9 +72,11 @@ lint: setup
 	$(BIN)/ruff check fodhash tests benchmarks
 	$(BIN)/mypy fodhash
 
-# fodhash against the limits Nix sets, on generated repositories (docs/performance.md): about
-# 5 minutes; bench-quick (fewer runs, smaller shapes) under 3. Not part of `make test`. The
-# figures go to benchmarks/results/latest.{md,json} (untracked). BENCH_ARGS: e.g. `--runs 9`,
+# fodhash against the limits Nix sets, on generated repositories (docs/performance.md), with
+# fodhash installed into a virtual environment of the bench's own (`pip install .`): about
+# 8 minutes; bench-quick (fewer runs, smaller shapes) about 3. Not part of `make test`. It
+# exits 1 when a row misses its target (PASS/FAIL per row). The figures go to
+# benchmarks/results/latest.{md,json} (untracked). BENCH_ARGS: e.g. `--runs 9`,
 # `--only cold-same --only startup`, `--quick` (python -m benchmarks.run --help).
 bench: setup
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
