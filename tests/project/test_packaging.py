@@ -61,7 +61,7 @@ def _expected(files_root: str) -> dict[str, object]:
         "pyproject": True,
         "doCheck": False,
         "pythonImportsCheck": ["fodhash"],
-        "pythonRelaxDeps": ["tree-sitter-language-pack"],
+        "pythonRelaxDeps": ["tree-sitter-language-pack", "typer"],
         "mainProgram": "fodhash",
         "dependencies": [_name(r) for r in PYPROJECT["project"]["dependencies"]],
         "build-system": [_name(r) for r in PYPROJECT["build-system"]["requires"]],
