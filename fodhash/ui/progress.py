@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from fodhash.nix.mismatch import progress_line
 from fodhash.protocol.state import SiteRun, Status
+
+if TYPE_CHECKING:
+    from rich.console import Console, Group
 
 STYLES = {
     Status.PENDING: "dim",
@@ -93,6 +92,8 @@ class LiveView:
         self.runs = runs
         self.checking = checking
         self.last_line = ""
+        from rich.live import Live  # noqa: PLC0415 (a terminal only: pipes take PlainView)
+
         self.live = Live(console=console, get_renderable=self._render, refresh_per_second=8,
                          transient=True)
 
@@ -105,6 +106,10 @@ class LiveView:
         self.live.__exit__(exc_type, exc, tb)
 
     def _render(self) -> Group:
+        from rich.console import Group  # noqa: PLC0415
+        from rich.table import Table  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415
+
         now = time.monotonic()
         rows = []
         for run in self.runs:
