@@ -126,8 +126,13 @@ def install(venv: Path) -> Path:
     (site / "zz-bench-dependencies.pth").write_text(f"{ours}\n")
     with tempfile.TemporaryDirectory() as build:  # the checkout stays free of build/
         source = Path(build) / "fodhash"
-        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-            ".venv*", ".git", "build", "*.egg-info", "scratch", "results", "__pycache__"))
+        # The work tree's files as a commit of it would hold them (not .venv, caches, build/).
+        listing = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
+                                 capture_output=True, check=True).stdout.decode()
+        for name in filter(None, listing.split("\0")):
+            if (ROOT / name).is_file():
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, source / name, follow_symlinks=False)
         done = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
                                "install", "--quiet", "--no-deps", "--no-index",
                                "--no-build-isolation", str(source)],
