@@ -687,7 +687,7 @@ def report(bench: Bench, quick: bool, seconds: float) -> tuple[str, dict[str, An
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="fodhash benchmark (docs/performance.md)")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer runs, smaller shapes: under 3 minutes")
+                        help="fewer runs, smaller shapes: about 3 minutes")
     parser.add_argument("--runs", "-r", type=int, help="R: runs per measurement")
     parser.add_argument("--recipe-runs", type=int, help="runs of the manual recipe")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
