@@ -12,7 +12,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # first retries cache.nixos.org for 5 s. A NIX_CONFIG of your own wins.
 export NIX_CONFIG ?= substituters =
 
-.PHONY: run test test-nix-versions bench bench-quick lint setup packages nix compile clean tag
+.PHONY: run test test-nix-versions bench bench-quick lint setup packages nix compile clean tag lock
 
 setup: $(VENV)/.installed packages $(ACTIONLINT) compile
 
@@ -22,11 +22,23 @@ setup: $(VENV)/.installed packages $(ACTIONLINT) compile
 # backend's process); every other warning still shows.
 EDITABLE_QUIET := PYTHONWARNINGS="ignore:Editable installation"
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package to the versions measured (docs/performance.md); pip
+# upgrades or downgrades what an older .venv holds to match it.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(EDITABLE_QUIET) $(BIN)/pip install --quiet -e '.[dev]'
+	$(EDITABLE_QUIET) $(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+# constraints.txt anew: pyproject.toml's ranges resolved in a fresh virtual environment
+# (the newest releases that fit), frozen. Run `make bench` on it before committing it.
+lock:
+	rm -rf $(VENV)-lock && python3 -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet --upgrade pip
+	$(EDITABLE_QUIET) $(VENV)-lock/bin/pip install --quiet -e '.[dev]'
+	sed -n '/^#/p' constraints.txt > constraints.txt.new
+	$(VENV)-lock/bin/pip freeze --all --exclude-editable | grep -vi '^pip==' >> constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf $(VENV)-lock
 
 # An editable install is not byte-compiled (and PYTHONDONTWRITEBYTECODE may be set); an
 # installed fodhash is. Compile so that runs here start as fast as the installed tool.
@@ -75,9 +87,11 @@ lint: setup
 	$(BIN)/ruff check fodhash tests benchmarks action
 	$(BIN)/mypy fodhash
 
-# fodhash against the limits Nix sets, on generated repositories (docs/performance.md): about
-# 5 minutes; bench-quick (fewer runs, smaller shapes) under 3. Not part of `make test`. The
-# figures go to benchmarks/results/latest.{md,json} (untracked). BENCH_ARGS: e.g. `--runs 9`,
+# fodhash against the limits Nix sets, on generated repositories (docs/performance.md), with
+# fodhash installed into a virtual environment of the bench's own (`pip install .`): about
+# 8 minutes; bench-quick (fewer runs, smaller shapes) about 3. Not part of `make test`. It
+# exits 1 when a row misses its target (PASS/FAIL per row). The figures go to
+# benchmarks/results/latest.{md,json} (untracked). BENCH_ARGS: e.g. `--runs 9`,
 # `--only cold-same --only startup`, `--quick` (python -m benchmarks.run --help).
 bench: setup
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

@@ -19,6 +19,11 @@ A repository of raw `derivation`s, no nixpkgs, no network (stdlib only):
 - `fodhash.toml` (one target per file of sites, all instantiating `default.nix`),
   `expected.json` (the true hash of every site), `recipe.tsv` (the sites in dependency order
   for benchmarks/manual-recipe.sh), and a git work tree (git init, git add).
+- With `files` F > 1 and `entries` E > 1 (a repository like the real ones: several files
+  of sites, several entry points): chain c's sites go to file c mod F of each level
+  (`sources.nix`, `sources-b.nix`, ...; `deps.nix`, `deps-b.nix`, ...), which belongs to
+  entry point (c mod F) mod E (`default.nix`, `default-b.nix`, ...): one target per file,
+  each instantiating its entry point.
 
 `nonce` goes into every FOD's text, so that each cold run's FODs (and true hashes) are new
 to the Nix store. Run as `python -m benchmarks.generate DEST [--sites K ...]` to look at one.
@@ -44,11 +49,18 @@ class Shape:
     sleep: float = 2.0  # S: seconds each FOD's builder sleeps, like a download
     same_name: int = 2  # level-1 FODs named `source` (sharing the fake's output path)
     closure: int = 0  # N: plain derivations in every package's closure
+    files: int = 1  # F: files of sites per level (one target each)
+    entries: int = 1  # E: entry points (default.nix, default-b.nix, ...)
 
     def describe(self) -> str:
         names = f"{self.same_name} named alike" if self.same_name > 1 else "names unique"
+        spread = (f", {self.files * self.depth} files, {self.entries} entry points"
+                  if self.files > 1 or self.entries > 1 else "")
         return (f"K={self.sites}, D={self.depth}, S={self.sleep:g}, {names}, "
-                f"N={self.closure}")
+                f"N={self.closure}{spread}")
+
+    def entry_files(self) -> list[str]:
+        return [entry_file(e) for e in range(self.entries)]
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class Site:
     name: str  # the FOD's name
     stale: str  # the literal the repository starts with
     true: str  # the hash Nix computes
+    index: int = 0  # which of its level's files (chain mod F)
 
     @property
     def attrpath(self) -> str:
@@ -81,8 +94,15 @@ def sri(data: bytes) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def level_file(level: int) -> str:
-    return {1: "sources.nix", 2: "deps.nix"}.get(level, f"deps-{level}.nix")
+def level_file(level: int, index: int = 0) -> str:
+    """`sources.nix`, `deps.nix`, `deps-3.nix`, ...; the further files of a level add a
+    letter: `sources-b.nix`, `deps-3-b.nix`."""
+    stem = {1: "sources", 2: "deps"}.get(level, f"deps-{level}")
+    return f"{stem}.nix" if index == 0 else f"{stem}-{chr(ord('a') + index)}.nix"
+
+
+def entry_file(entry: int) -> str:
+    return "default.nix" if entry == 0 else f"default-{chr(ord('a') + entry)}.nix"
 
 
 def _seconds(value: float) -> str:
@@ -198,13 +218,14 @@ lib.package {{
 """
 
 
-def _header(level: int) -> str:
+def _header(level: int, index: int = 0) -> str:
     if level == 1:
         return ("# Pinned sources: level 1 of every chain.\n"
                 "{\n  lib ? import ./lib.nix { },\n}:\n\n{\n")
     return (f"# Dependency FODs, level {level}: each reads its chain's level {level - 1}.\n"
             "{\n  lib ? import ./lib.nix { },\n"
-            f"  below ? import ./{level_file(level - 1)} {{ inherit lib; }},\n" + "}:\n\n{\n")
+            f"  below ? import ./{level_file(level - 1, index)} {{ inherit lib; }},\n"
+            + "}:\n\n{\n")
 
 
 def _site_nix(site: Site, text: str, literal: str) -> str:
@@ -222,20 +243,27 @@ def _site_nix(site: Site, text: str, literal: str) -> str:
             "  };\n")
 
 
-def _default_nix(levels: int, chains: dict[str, int], closure: int) -> str:
+def _default_nix(levels: int, chains: dict[str, int], closure: int,
+                 indexes: dict[str, int] | None = None) -> str:
+    """An entry point: one package per chain of `chains` (chain -> its depth), reading the
+    files of sites of those chains (`indexes`: chain -> file index, 0 if not given)."""
+    where = indexes or {}
     lines = ["# The packages: each depends on its chain's FODs"
              + (" and on the stdenv closure." if closure else "."),
              "{", "  system ? builtins.currentSystem,", "  lib ? import ./lib.nix { inherit system; },",
              "}:", "", "let"]
-    lines.append("  l1 = import ./sources.nix { inherit lib; };")
-    for level in range(2, levels + 1):
-        lines.append(f"  l{level} = import ./{level_file(level)} {{ inherit lib; "
-                     f"below = l{level - 1}; }};")
+    for index in sorted({where.get(c, 0) for c in chains}):
+        tag = "" if index == 0 else f"f{index}"
+        lines.append(f"  l1{tag} = import ./{level_file(1, index)} {{ inherit lib; }};")
+        for level in range(2, levels + 1):
+            lines.append(f"  l{level}{tag} = import ./{level_file(level, index)} {{ inherit lib; "
+                         f"below = l{level - 1}{tag}; }};")
     if closure:
         lines.append("  stdenv = import ./stdenv.nix { inherit lib; };")
     lines += ["in", "{"]
     for chain, depth in chains.items():
-        inputs = " ".join(f"l{level}.{chain}" for level in range(1, depth + 1))
+        tag = "" if where.get(chain, 0) == 0 else f"f{where[chain]}"
+        inputs = " ".join(f"l{level}{tag}.{chain}" for level in range(1, depth + 1))
         if closure:
             inputs += " stdenv"
         lines += [f"  {chain} = lib.package {{", f'    name = "{chain}";',
@@ -259,7 +287,9 @@ def plan(shape: Shape, nonce: str) -> list[Site]:
             name = f"{chain}-deps" if level == 2 else f"{chain}-deps-{level}"
         content[c] = content.get(c, b"") + _text(chain, level, nonce).encode() + b"\n"
         stale = sri(f"stale {nonce} {chain} {level}".encode())
-        sites.append(Site(level_file(level), chain, level, name, stale, sri(content[c])))
+        index = c % shape.files
+        sites.append(Site(level_file(level, index), chain, level, name, stale, sri(content[c]),
+                          index))
     return sites
 
 
@@ -274,29 +304,42 @@ def generate(shape: Shape, dest: Path, nonce: str, *, resolved: bool = False) ->
     sites = plan(shape, nonce)
     depth = max(s.level for s in sites)
     (dest / "lib.nix").write_text(LIB.format(sleep=_seconds(shape.sleep)))
-    for level in range(1, depth + 1):
-        body = "".join(_site_nix(s, _text(s.chain, level, nonce), s.true if resolved else s.stale)
-                       for s in sites if s.level == level)
-        (dest / level_file(level)).write_text(_header(level) + body + "}\n")
+    recipe: list[str] = []
+    files = sorted({(s.level, s.index) for s in sites})
+    for level, index in files:
+        here = [s for s in sites if (s.level, s.index) == (level, index)]
+        text = _header(level, index) + "".join(
+            _site_nix(s, _text(s.chain, level, nonce), s.true if resolved else s.stale)
+            for s in here) + "}\n"
+        (dest / level_file(level, index)).write_text(text)
+        lines = text.splitlines()
+        for s in here:  # for the recipe: where each literal is
+            literal = f'"{s.true if resolved else s.stale}"'
+            number = next(i for i, line in enumerate(lines, 1) if literal in line)
+            recipe.append(f"{s.file}\t{number}\t{literal}\t{s.file}\t{s.chain}\n")
     chains: dict[str, int] = {}
+    indexes: dict[str, int] = {}
     for s in sites:
         chains[s.chain] = max(chains.get(s.chain, 0), s.level)
+        indexes[s.chain] = s.index
     if shape.closure:
         (dest / "stdenv.nix").write_text(STDENV.format(closure=shape.closure, width=100))
-    (dest / "default.nix").write_text(_default_nix(depth, chains, shape.closure))
+    for entry in range(shape.entries):
+        mine = {c: d for c, d in chains.items() if indexes[c] % shape.entries == entry}
+        (dest / entry_file(entry)).write_text(_default_nix(depth, mine, shape.closure, indexes))
     toml = ["# Generated by benchmarks/generate.py: one target per file of sites."]
-    for level in range(1, depth + 1):
-        name = level_file(level).removesuffix(".nix")
-        toml += ["", f"[targets.{name}]", f'file = "{level_file(level)}"', 'build = "default.nix"']
+    for level, index in files:
+        name = level_file(level, index).removesuffix(".nix")
+        toml += ["", f"[targets.{name}]", f'file = "{level_file(level, index)}"',
+                 f'build = "{entry_file(index % shape.entries)}"']
     (dest / "fodhash.toml").write_text("\n".join(toml) + "\n")
     expected: dict[str, dict[str, str]] = {}
     for s in sites:
         expected.setdefault(s.file, {})[s.attrpath] = s.true
     (dest / "expected.json").write_text(json.dumps(
         {"shape": asdict(shape), "nonce": nonce, "sites": expected}, indent=2) + "\n")
-    # For the recipe: the file to edit, the literal there, what to nix-build (file, attribute).
-    (dest / "recipe.tsv").write_text("".join(
-        f"{s.file}\t{s.true if resolved else s.stale}\t{s.file}\t{s.chain}\n" for s in sites))
+    # For the recipe (in dependency order): file, line, literal, what to nix-build.
+    (dest / "recipe.tsv").write_text("".join(recipe))
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     return Repo(dest, shape, sites)
@@ -310,10 +353,15 @@ def main() -> None:
     parser.add_argument("--sleep", "-s", type=float, default=Shape.sleep)
     parser.add_argument("--same-name", type=int, default=Shape.same_name)
     parser.add_argument("--closure", "-n", type=int, default=Shape.closure)
+    parser.add_argument("--files", "-f", type=int, default=Shape.files,
+                        help="files of sites per level")
+    parser.add_argument("--entries", "-e", type=int, default=Shape.entries,
+                        help="entry points")
     parser.add_argument("--nonce", default="0")
     parser.add_argument("--resolved", action="store_true", help="write the true hashes")
     args = parser.parse_args()
-    shape = Shape(args.sites, args.depth, args.sleep, args.same_name, args.closure)
+    shape = Shape(args.sites, args.depth, args.sleep, args.same_name, args.closure, args.files,
+                  args.entries)
     repo = generate(shape, args.dest, args.nonce, resolved=args.resolved)
     print(f"{repo.path}: {shape.describe()}, {len(repo.sites)} sites")
 

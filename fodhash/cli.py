@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -49,8 +48,14 @@ def main_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
+    import logging  # here: --version and --help never log
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="fodhash: %(message)s")
+    from fodhash.files.dirs import cache_dir
+    from fodhash.nix import facts
+
+    facts.keep_in(cache_dir())  # Nix's version, system, build users: asked once, not per run
 
 
 def _load_config(path: Path | None) -> config.Config:

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from fodhash.cache.export import write_export
 from fodhash.cache.store import ResultCache
@@ -22,6 +20,7 @@ from fodhash.nix import calls
 from fodhash.protocol.state import Options, SiteRun, Status
 from fodhash.run.sessions import Session, platform_dependent, platforms, resolve_all
 from fodhash.ui import report
+from fodhash.ui.grid import Grid
 from fodhash.ui.progress import label
 from fodhash.ui.report import relative
 
@@ -133,18 +132,15 @@ STYLES = {Verdict.OK: "green", Verdict.STALE: "bold red", Verdict.MISSING: "bold
 
 
 def _table(findings: list[Finding], root: Path, out: Console) -> None:
-    grid = Table()
-    for column in ("target", "site", "file:line", "status", "literal -> true hash"):
-        grid.add_column(column, overflow="fold")
+    grid = Grid(("target", "site", "file:line", "status", "literal -> true hash"))
     for f in findings:
         site = f.run.site
         change = f.literal
         if f.verdict in (Verdict.STALE, Verdict.MISSING) and f.truth is not None:
             change = f"{f.literal or '(none)'} -> {f.truth.sri}"
-        grid.add_row(*map(escape, (f.run.target, site.attrpath,
-                                   f"{relative(site.file, root)}:{site.line}")),
-                     f"[{STYLES[f.verdict]}]{f.verdict}[/]", escape(change))
-    out.print(grid)
+        grid.add_row(f.run.target, site.attrpath, f"{relative(site.file, root)}:{site.line}",
+                     str(f.verdict), change, styles={3: STYLES[f.verdict]})
+    grid.print(out)
 
 
 def _matrix(labelled: list[Labelled], systems: list[str], root: Path, out: Console) -> None:
@@ -152,14 +148,12 @@ def _matrix(labelled: list[Labelled], systems: list[str], root: Path, out: Conso
     cells: dict[str, dict[str, Verdict]] = {}
     for system, finding in labelled:
         cells.setdefault(_row(finding, root), {})[system] = finding.verdict
-    grid = Table()
-    grid.add_column("site")
-    for system in systems:
-        grid.add_column(system)
+    grid = Grid(("site", *systems))
     for row, by_system in cells.items():
-        grid.add_row(escape(row), *(f"[{STYLES[v]}]{v}[/]" if (v := by_system.get(s)) else "-"
-                            for s in systems))
-    out.print(grid)
+        verdicts = [by_system.get(s) for s in systems]
+        grid.add_row(row, *(str(v) if v else "-" for v in verdicts),
+                     styles={i + 1: STYLES[v] for i, v in enumerate(verdicts) if v})
+    grid.print(out)
 
 
 def _problems(labelled: list[Labelled], root: Path, out: Console,

@@ -10,10 +10,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from fodhash.errors import NixError
+from fodhash.nix import facts
 from fodhash.nix.mismatch import PinMismatch, parse_pin_mismatches, strip_ansi
 from fodhash.nix.process import ProcessResult, run, stream
 
@@ -138,11 +138,22 @@ def remove_leftovers(paths: Sequence[str]) -> bool:
     return result.ok
 
 
-@cache
 def build_slots() -> int | None:
     """How many builds Nix can run at once: the members of its build-users-group (each
     build takes one; past that, Nix polls "waiting for UID" every 5 s), or None for no
     limit fodhash should keep (builds as the user, or the setting unreadable)."""
+    group = facts.remembered("build-users-group", _build_users_group)
+    if not group:
+        return None
+    try:
+        members = grp.getgrnam(group).gr_mem
+    except KeyError:
+        return None
+    return len(members) or None
+
+
+def _build_users_group() -> str | None:
+    """Nix's build-users-group setting ("": none), None if Nix would not say."""
     # `show-config` up to Nix 2.19 (an alias later), `config show` from 2.20.
     for command in (["show-config", "--json"], ["config", "show", "--json"]):
         result = run(["nix", *EXPERIMENTAL, *command])
@@ -154,13 +165,7 @@ def build_slots() -> int | None:
         group = json.loads(result.stdout).get("build-users-group", {}).get("value", "")
     except (ValueError, AttributeError):
         return None
-    if not group:
-        return None
-    try:
-        members = grp.getgrnam(group).gr_mem
-    except KeyError:
-        return None
-    return len(members) or None
+    return group if isinstance(group, str) else None
 
 
 def build_log(drv: str, lines: int = 25) -> str:
@@ -175,14 +180,25 @@ def build_log(drv: str, lines: int = 25) -> str:
     return "\n".join(f"> {line}" for line in result.stdout.splitlines()[-lines:])
 
 
-@cache  # one Nix per process: asked once
 def version() -> str:
+    """Nix's version, e.g. 2.8.0 (asked once per Nix installation: fodhash.nix.facts)."""
+    return facts.remembered("version", _version) or "unknown"
+
+
+def _version() -> str | None:
     result = run(["nix-store", "--version"])
-    return result.stdout.strip().rsplit(" ", 1)[-1] if result.ok else "unknown"
+    return result.stdout.strip().rsplit(" ", 1)[-1] if result.ok else None
 
 
-@cache
 def current_system() -> str:
+    """This machine's system as Nix sees it, e.g. x86_64-linux (asked once per Nix
+    installation and configuration: fodhash.nix.facts)."""
+    answer = facts.remembered("system", _current_system)
+    assert answer is not None  # _current_system raises rather than answer None
+    return answer
+
+
+def _current_system() -> str:
     result = run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem", "--json"])
     if not result.ok:
         raise NixError(f"Nix could not tell the current system. {result.describe()}")

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import typer
 
 from fodhash.errors import FodhashError
-from fodhash.files import writeback
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,6 +63,8 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             err.print(f"[bold red]error:[/] {_escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
+            from fodhash.files import writeback  # noqa: PLC0415 (--version, --help: not loaded)
+
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
                 err.print(f"[bold red]interrupted[/]: {_escape(writeback.interrupted())}")
             raise typer.Exit(EXIT_INTERRUPTED) from None

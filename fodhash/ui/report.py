@@ -9,10 +9,10 @@ from typing import Any, TypedDict
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from fodhash.protocol.state import SiteRun, Status
 from fodhash.sites.site import relative as _relative
+from fodhash.ui.grid import Grid
 from fodhash.ui.progress import STYLES
 
 JSON_VERSION = 1
@@ -144,11 +144,10 @@ def untaken_line(runs: list[SiteRun], root: Path) -> str:
 def table(console: Console, rows: list[Row], root: Path, *, title: str | None = None) -> None:
     systems = any(label for label, _ in rows)
     notes = any(note(run) for _, run in rows)
-    grid = Table(title=title, show_lines=False)
     columns = ("system",) * systems + ("target", "site", "file:line", "old -> new", "seconds",
                                        "status") + ("note",) * notes
-    for column in columns:
-        grid.add_column(column, overflow="fold")
+    grid = Grid(columns, title=title)
+    status = len(columns) - 1 - notes
     for label, run in rows:
         site = run.site
         change = site.text or "(no entry)"
@@ -157,10 +156,9 @@ def table(console: Console, rows: list[Row], root: Path, *, title: str | None = 
             change = f"{change} -> {new}"
         cells = (label,) * systems + (run.target, site.attrpath,
                                       f"{relative(site.file, root)}:{site.line}", change,
-                                      f"{run.seconds:.1f}")
-        grid.add_row(*map(escape, cells), f"[{STYLES[run.status]}]{run.status}[/]",
-                     *(escape(note(run)),) * notes)
-    console.print(grid)
+                                      f"{run.seconds:.1f}", str(run.status))
+        grid.add_row(*cells, *(note(run),) * notes, styles={status: STYLES[run.status]})
+    grid.print(console)
     for _, run in rows:
         if run.status is Status.FAILED:
             console.print(f"[bold red]failed[/] {escape(run.target)}: {escape(str(run.site))} "

@@ -48,6 +48,34 @@ def test_version_comes_from_the_package_metadata(tmp_path: Path) -> None:
     assert project["version"] not in (ROOT / "fodhash" / "__init__.py").read_text()
 
 
+# What only a command needs: --version and --help never import it (docs/performance.md,
+# "Start-up"). importlib.metadata: --version reads it only in a source checkout or an
+# editable install (tests/project/test_packaging.py checks an installed wheel).
+COMMAND_ONLY = ("rich", "pexpect", "diskcache", "tree_sitter", "tree_sitter_language_pack",
+                "logging", "pydantic", "sqlite3", "fodhash.commands", "fodhash.files",
+                "fodhash.protocol", "fodhash.nix", "fodhash.run", "fodhash.cache")
+IMPORTED = """import sys
+sys.argv = ["fodhash", *sys.argv[1:]]
+from fodhash.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_import_nothing_a_command_needs(flag: str, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-c", IMPORTED, flag], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    modules = result.stderr.split()
+    assert "fodhash.cli" in modules, result.stderr
+    loaded = [m for m in modules if m.split(".")[0] in COMMAND_ONLY or m.startswith(
+        tuple(f"{p}." for p in COMMAND_ONLY if "." in p)) or m in COMMAND_ONLY]
+    assert loaded == []
+
+
 def test_show_completion_prints_a_script_for_the_shell_it_runs_in(tmp_path: Path) -> None:
     # typer finds the shell among the parent processes (shellingham): run it from bash.
     result = subprocess.run(["bash", "-c", f"{sys.executable} -m fodhash --show-completion"],

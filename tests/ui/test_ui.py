@@ -117,3 +117,53 @@ def test_a_long_message_is_cut_to_the_line_not_the_site() -> None:
     assert rows[0].split()[:4] == ["skipped", "t", "x.nix:f0.hash", "not"]
     assert rows[0].endswith("…")
     assert len(rows[0]) <= 90 and rows[1].startswith("building")
+
+
+# ---- the report's tables (fodhash.ui.grid) --------------------------------------------------
+
+def test_off_a_terminal_a_table_is_plain_rows_one_line_each() -> None:
+    from fodhash.ui.grid import Grid  # noqa: PLC0415
+
+    grid = Grid(("target", "status", "note"), title="dry run")
+    grid.add_row("sources", "ok", "from the cache", styles={1: "green"})
+    grid.add_row("a-much-longer-target", "stale", "a [bold]note[/]\nof two lines")
+    out = io.StringIO()
+    grid.print(Console(file=out, width=20))  # not a terminal: no rich layout, no folding
+    assert out.getvalue() == (
+        "dry run\n"
+        "| target               | status | note                         |\n"
+        "|----------------------|--------|------------------------------|\n"
+        "| sources              | ok     | from the cache               |\n"
+        "| a-much-longer-target | stale  | a [bold]note[/] of two lines |\n")
+
+
+def test_on_a_terminal_a_table_is_drawn_by_rich_with_its_styles(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fodhash.ui.grid import Grid  # noqa: PLC0415
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+    grid = Grid(("target", "status"))
+    grid.add_row("sources", "[ok]", styles={1: "green"})
+    out = io.StringIO()
+    grid.print(Console(file=out, force_terminal=True, width=80, color_system="standard"))
+    assert out.getvalue().startswith("┏") and "│ sources │" in out.getvalue()
+    assert "\x1b[32m[ok]" in out.getvalue()  # styled, and a cell is never read as markup
+
+
+@pytest.mark.nix
+def test_a_check_to_a_pipe_prints_every_site_as_one_plain_row(example: Path) -> None:
+    from helpers import fodhash  # noqa: PLC0415
+
+    assert fodhash("update", "sources", cwd=example).returncode == 0
+    result = fodhash("check", "sources", cwd=example)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| sources ")]
+    assert len(rows) == 2, result.stdout
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] in ("authentik.hash", "client-go.hash")
+        assert cells[2].startswith("sources.nix:") and cells[3] == "ok"
+        assert cells[4].startswith("sha256-")
+    # The progress lines on stderr: one per site, as they were.
+    assert sum(line.split()[:1] == ["ok"] for line in result.stderr.splitlines()) == 2
