@@ -420,10 +420,12 @@ class Resolver:
         # A waiting site's fake FOD consumes a ready one's: never a candidate.
         marked = [p for p, d in fake.items() if _is_fake(d)]
         consuming = evaluate.consumers(fake, marked)
-        paired = pairing.pair(twins, [fake[p] for p in marked if p not in consuming])
+        candidates = [fake[p] for p in marked if p not in consuming]
+        paired = pairing.pair(twins, candidates)
+        both = [*paired.items(), *pairing.shared(twins, candidates)]
         builds: list[Build] = []
         for run in ready:
-            mine = [fake[p] for p, r in paired.items() if r is run]
+            mine = [fake[p] for p, r in both if r is run]
             if len(mine) != len(run.drvs):
                 self._set(run, Status.FAILED,
                           "could not find its FOD again with a fake hash; please report this")

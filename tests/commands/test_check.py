@@ -191,3 +191,19 @@ def test_two_files_of_one_name_in_two_folders_are_two_rows(tmp_path: Path) -> No
                for x in lines), lines
     assert any(x.split()[:3] == ["stale", "b/default.nix:", "b/default.nix:outputHash"]
                for x in lines), lines
+
+
+def test_one_fod_in_two_folders_one_stale(tmp_path: Path) -> None:
+    """The same FOD in two folders, one hash right and one stale: with the fake hash they are
+    one derivation, and each site still gets its own build (a namesake copy) and verdict."""
+    repo = tmp_path / "repo"
+    stale = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    for folder, value in (("a", SLOW_TRUTH), ("b", stale)):
+        (repo / folder).mkdir(parents=True)
+        (repo / folder / "default.nix").write_text(ECHO_FOD.format(name="deps", hash=value))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    result = fodhash("update", "a/default.nix", "b/default.nix", "--json", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    statuses = {s["file"]: s["status"] for s in json.loads(result.stdout)["sites"]}
+    assert statuses == {"a/default.nix": "ok", "b/default.nix": "updated"}
+    assert (repo / "b/default.nix").read_text() == ECHO_FOD.format(name="deps", hash=SLOW_TRUTH)
