@@ -69,24 +69,30 @@ def _load_config(path: Path | None) -> config.Config:
 
 
 # Completion callbacks: what fodhash.toml names (fodhash.commands.complete). The --config
-# given before the word being completed is in ctx.params.
+# given before the word being completed is in ctx.params: as typed (a string) in typer
+# releases before 0.29, converted in later ones.
+def _given_config(ctx: typer.Context) -> Path | None:
+    given = ctx.params.get("config_path")
+    return Path(given) if given else None
+
+
 def _complete_targets(ctx: typer.Context, incomplete: str) -> list[str]:
     from fodhash.commands import complete
 
-    return complete.targets(ctx.params.get("config_path"), Path.cwd(), incomplete)
+    return complete.targets(_given_config(ctx), Path.cwd(), incomplete)
 
 
 def _complete_platforms(ctx: typer.Context, incomplete: str) -> list[str]:
     from fodhash.commands import complete
 
-    return complete.platforms(ctx.params.get("config_path"), Path.cwd(), incomplete,
+    return complete.platforms(_given_config(ctx), Path.cwd(), incomplete,
                               with_all=True)
 
 
 def _complete_one_platform(ctx: typer.Context, incomplete: str) -> list[str]:
     from fodhash.commands import complete
 
-    return complete.platforms(ctx.params.get("config_path"), Path.cwd(), incomplete,
+    return complete.platforms(_given_config(ctx), Path.cwd(), incomplete,
                               with_all=False)
 
 
