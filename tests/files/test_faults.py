@@ -203,6 +203,45 @@ def test_signals_during_a_build_leave_the_file_original(tmp_path: Path,
     assert not scratch_copies(Path(os.environ["FODHASH_CACHE_DIR"]), repo)
 
 
+# The gaps between two Ctrl-C (0 to 0.4 s, ten of them) and where the first lands, from
+# the build's start on: mid-build, and near its end (Nix finishing, the true hash verified
+# and written back, the cache stored, fodhash exiting).
+CTRL_C_GAPS = [round(0.4 * i / 9, 3) for i in range(10)]
+CTRL_C_MOMENTS = [0.0, 0.5, 1.0]
+CTRL_C_BUILD = 1.0  # seconds the builder sleeps
+
+
+def test_ctrl_c_twice_at_any_gap_and_moment_exits_130_saying_what_each_file_holds(
+        tmp_path: Path) -> None:
+    """Ctrl-C pressed twice, swept over the gap between the presses and the moment of the
+    first: never a death by signal (-2), never a traceback, the message always printed and
+    true. A press that lands after fodhash exited cannot interrupt it: that run ends 0
+    with the file written."""
+    outcomes: dict[str, int] = {}
+    for run, (moment, gap) in enumerate((m, g) for m in CTRL_C_MOMENTS for g in CTRL_C_GAPS):
+        repo = slow_repo(tmp_path / str(run))
+        original = SLOW_FOD.format(name="slow", seconds=CTRL_C_BUILD).encode()
+        proc = building_slowly(repo, "slow", CTRL_C_BUILD)
+        time.sleep(moment)
+        for sig in (signal.SIGINT, signal.SIGINT):
+            proc.send_signal(sig)
+            time.sleep(gap)
+        code, err = finish(proc)
+        where = f"run {run}: first Ctrl-C {moment} s into the build, second {gap} s later"
+        text = (repo / "slow.nix").read_bytes()
+        outcomes[str(code)] = outcomes.get(str(code), 0) + 1
+        assert code in (130, 0), (where, code, err)
+        if code == 0:
+            assert SLOW_TRUTH.encode() in text, (where, err)
+        elif "every file fodhash touched holds its original bytes" in err:
+            assert text == original, (where, err)
+        else:
+            assert f"the true hashes were written into {repo / 'slow.nix'}" in err, (where, err)
+            assert SLOW_TRUTH.encode() in text, where
+        assert not scratch_copies(Path(os.environ["FODHASH_CACHE_DIR"]), repo), where
+    assert outcomes.get("130", 0) >= len(CTRL_C_GAPS) * 2, outcomes  # mid-build ones all stop
+
+
 def test_a_signal_never_cuts_the_final_writes_short(tmp_path: Path) -> None:
     caught: list[str] = []
     with pytest.raises(KeyboardInterrupt), deferred_signals():
