@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,6 +89,10 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
                               nix_version=calls.version(), dry_run=dry_run, stats=stats)
         doc["unwritten"] = [{"file": report.relative(o.change.path, config.root),
                              "problem": o.problem} for o in unwritten]
+        kept = {o.change.path for o in unwritten}
+        for site, (_, run) in zip(doc["sites"], rows, strict=True):
+            if Path(os.path.realpath(run.site.file)) in kept:
+                site["written"] = None  # its file keeps its text (docs/json.md)
         out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
         report.table(out, rows, config.root, title=report.DRY_RUN if dry_run else None)

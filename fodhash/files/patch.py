@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -71,6 +72,25 @@ def _keep_metadata(path: Path, tmp: str) -> None:
                 raise
 
 
+def read_only(st: os.stat_result) -> str:
+    """Why the file's mode bits forbid this process to write it (empty if they allow it).
+    The replace needs only the folder's permission and root passes every permission check,
+    so the bits are read here: a file made read-only (`chmod a-w`) is not written, by root
+    either (a read-only mount or an immutable flag are found by the write itself)."""
+    euid = os.geteuid()
+    if euid == 0:
+        allowed = 0o222  # root: unless no one may write it
+    elif st.st_uid == euid:
+        allowed = stat.S_IWUSR
+    elif st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        allowed = stat.S_IWGRP
+    else:
+        allowed = stat.S_IWOTH
+    if st.st_mode & allowed:
+        return ""
+    return f"it is read-only (mode {stat.filemode(st.st_mode)[1:]})"
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and rename, keeping the file's owner,
     group, mode and extended attributes (or raising OSError before anything changed).
@@ -131,6 +151,10 @@ class Document:
                 raise ConflictError(
                     f"{self.path} changed (or was moved) while fodhash was running; fodhash "
                     "left it as it is now. Run fodhash again when no one else is editing it.")
+            refusal = read_only(self.path.stat())
+            if refusal:
+                raise FodhashError(f"cannot write {self.path}: {refusal}; every file of yours "
+                                   "holds its original bytes")
         if self.recorder is not None:
             self.recorder.record(self.path, self.original, data)
         try:

@@ -339,11 +339,15 @@ def test_a_read_only_checkout_can_be_checked_and_dry_run(tmp_path: Path) -> None
     dry = in_namespace(ro, [*FODHASH, "update", "sources", "--dry-run"], repo)
     no_traceback(dry)
     assert dry.returncode == 0 and EXPECTED["sources.nix"]["authentik.hash"] in dry.stdout
-    update = in_namespace(ro, [*FODHASH, "update", "sources"], repo)
+    update = in_namespace(ro, [*FODHASH, "update", "sources", "--json"], repo)
     no_traceback(update)
     assert update.returncode == 1
     assert "not written, it is on a read-only file system" in update.stderr
     assert EXPECTED["sources.nix"]["authentik.hash"] in update.stderr
+    doc = json.loads(update.stdout)
+    assert [u["file"] for u in doc["unwritten"]] == ["sources.nix"]
+    sites = [s for s in doc["sites"] if s["file"] == "sources.nix"]
+    assert sites and all(s["written"] is None for s in sites), sites  # docs/json.md
     assert snapshot(repo) == before
 
 
@@ -371,6 +375,33 @@ def test_a_file_made_immutable_during_a_build(tmp_path: Path) -> None:
                      err), err
     assert SLOW_TRUTH in err
     assert (repo / "slow.nix").read_bytes() == original
+
+
+@pytest.mark.parametrize("when", ["before", "during"])
+def test_a_file_made_read_only_is_not_written(tmp_path: Path, when: str) -> None:
+    """`chmod a-w` before or during the run: not written, by root either (the replace needs
+    only the folder's permission), the hashes printed; the JSON says `written: null`."""
+    repo = slow_repo(tmp_path)
+    file = repo / "slow.nix"
+    if when == "before":
+        original = file.read_bytes()
+        file.chmod(0o444)
+        proc = subprocess.Popen([*FODHASH, "update", "slow.nix", "--json"], cwd=repo,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    else:
+        proc = building_slowly(repo, "slow", 2, "--json")
+        original = file.read_bytes()
+        file.chmod(0o444)
+    out, err = proc.communicate(timeout=90)
+    assert "Traceback" not in err, err
+    assert proc.returncode == 1, err
+    assert f"{file}: not written, it is read-only (mode r--r--r--)" in err
+    assert SLOW_TRUTH in err  # the hash is not lost
+    assert file.read_bytes() == original and file.stat().st_mode & 0o777 == 0o444
+    doc = json.loads(out)
+    assert [s["written"] for s in doc["sites"]] == [None]
+    assert [s["new"] for s in doc["sites"]] == [SLOW_TRUTH]
+    assert doc["unwritten"] == [{"file": "slow.nix", "problem": "it is read-only (mode r--r--r--)"}]
 
 
 # ---- what a write keeps ---------------------------------------------------------------------
