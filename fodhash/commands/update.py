@@ -152,7 +152,8 @@ def split_platforms(targets: list[Target], config: Config, *, out: Console, err:
                     err.print(f"split {run.site.named(config.root)}: " + ", ".join(
                         f"{s} {h.sri}" for s, h in sorted(hashes.items())), markup=False,
                         highlight=False)
-            tx.document(place.source(file), source).write(edits)
+            document = tx.document(place.source(file), source, guarded=not place.in_copy)
+            place.keep({file: document.write(edits)})
     # Resolve again on every platform: each new entry must now check out (from the cache).
     return update(targets, config, out=out, err=err, dry_run=False, as_json=False,
                   options=options, systems=[s.platform() for s in sessions], place=place)

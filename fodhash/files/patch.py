@@ -22,6 +22,11 @@ class ConflictError(FodhashError):
     """A file changed under fodhash while it ran."""
 
 
+class ScratchError(FodhashError):
+    """A scratch copy could not be made or written (its disk full, its folder deleted and
+    not made again): the run stops, and says the hashes it computed (fodhash.run.sessions)."""
+
+
 def apply_edits(source: bytes, edits: Mapping[Span, str]) -> bytes:
     """`source` with each span replaced; spans refer to `source` and must not overlap."""
     out, pos = bytearray(), 0
@@ -160,14 +165,17 @@ class Document:
         try:
             atomic_write(self.path, data)
         except OSError as error:
-            raise FodhashError(f"cannot write {self.path}: {error.strerror}; every file of "
-                               "yours holds its original bytes") from None
+            kind = FodhashError if self.guarded else ScratchError
+            raise kind(f"cannot write {self.path}: {error.strerror}; every file of yours "
+                       "holds its original bytes") from None
         self.written = data
         return data
 
     def restore(self) -> bool:
-        """Put the original bytes back if fodhash changed the file; True if it did."""
-        if self.written is None or self.written == self.original:
+        """Put the original bytes back if fodhash changed the file; True if it did. A
+        scratch copy's file is left: the copy is discarded (its disk may be full, its
+        folder gone)."""
+        if not self.guarded or self.written is None or self.written == self.original:
             return False
         current = self.path.read_bytes() if self.path.exists() else None
         if current != self.written:

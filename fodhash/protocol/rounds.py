@@ -125,6 +125,7 @@ class Resolver:
         """Write every file of `tree` as its original with exactly `texts` (and the true
         hash of every resolved site) applied."""
         edits = self.final_edits(texts)
+        self.prepare()  # a copy deleted since the last write is made again first
         for key, doc in self.trees[tree].documents.items():
             doc.write(edits.get(key, {}))
 
@@ -512,7 +513,10 @@ class Resolver:
             if self.options.apply:
                 self._write(SENTINEL, {})
             else:
-                for doc in self.trees[SENTINEL].documents.values():
+                docs = self.trees[SENTINEL].documents.values()
+                if any(doc.written is not None for doc in docs):
+                    self.prepare()
+                for doc in docs:
                     doc.write({})
 
 

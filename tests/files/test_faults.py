@@ -4,6 +4,7 @@ a clear message and a documented exit code, never a traceback or a fake left beh
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -307,6 +308,70 @@ def test_a_full_cache_disk_is_a_clear_error(tmp_path: Path) -> None:
     assert "No space left on device" in result.stderr or "disk full?" in result.stderr
     assert "no file of yours was changed" in result.stderr
     assert snapshot(repo) == before
+
+
+FULL_MID_BUILD = """
+import json, os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from helpers import building_slowly
+cache, repo = Path(sys.argv[2]), Path(sys.argv[3])
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(cache)], check=True)
+proc = building_slowly(repo, "slow", 2)
+try:  # the build runs: its copy is made, the cache open; now the disk fills to the last byte
+    with open(cache / "filler", "wb") as f:
+        while True:
+            f.write(b"0" * 4096)
+            f.flush()
+except OSError:
+    pass
+out, err = proc.communicate(timeout=90)
+print(json.dumps({"code": proc.returncode, "stderr": err}))
+"""
+
+
+@ROOT_ONLY
+def test_the_cache_disk_full_during_a_build_stops_with_the_hashes(tmp_path: Path) -> None:
+    repo = slow_repo(tmp_path)
+    original = SLOW_FOD.format(name="slow", seconds=2)
+    cache = Path(os.environ["FODHASH_CACHE_DIR"])
+    ran = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c",
+                          FULL_MID_BUILD, str(Path(__file__).parents[1]), str(cache), str(repo)],
+                         capture_output=True, text=True, check=True)
+    result = json.loads(ran.stdout)
+    assert "Traceback" not in result["stderr"], result["stderr"]
+    assert result["code"] == 1, result["stderr"]
+    assert "No space left on device" in result["stderr"]
+    assert "every file of yours holds its original bytes" in result["stderr"]
+    assert f"to write by hand:\n  {repo / 'slow.nix'}: outputHash (line 1): {SLOW_TRUTH}" \
+        in result["stderr"]  # the hash is not lost
+    assert (repo / "slow.nix").read_text() == original
+
+
+def builder_runs(needle: str) -> bool:
+    """Whether a process whose command line holds `needle` runs (a builder, by its script)."""
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if needle.encode() in (proc / "cmdline").read_bytes():
+                return True
+    return False
+
+
+def test_the_cache_folder_deleted_during_a_build_loses_nothing(tmp_path: Path) -> None:
+    """A user cleaning ~/.cache, a CI cache step: the scratch copies go with it, and are made
+    again from what the run holds in memory; the hash is written."""
+    repo = slow_repo(tmp_path)
+    cache = Path(os.environ["FODHASH_CACHE_DIR"])
+    seconds = f"2.{uuid.uuid4().int % 10**6:06d}"  # names this test's builder
+    proc = building_slowly(repo, "slow", float(seconds))
+    while not builder_runs(f"sleep {float(seconds)}"):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    shutil.rmtree(cache)
+    code, err = finish(proc)
+    assert code == 0, err
+    assert SLOW_TRUTH in (repo / "slow.nix").read_text()
+    assert not scratch_copies(cache, repo)
 
 
 @ROOT_ONLY
