@@ -39,6 +39,9 @@ class Place:
     # User path -> what the sentinel tree's copy holds after the last session: the run's
     # memory is here, not in the copy, which may be deleted under it (see `materialize`).
     finals: dict[Path, bytes] = field(default_factory=dict)
+    # A path as the run names it -> the user's file it named when first read (a symlink put
+    # in its place during the run must not move what the run keeps to another file).
+    reals: dict[Path, Path] = field(default_factory=dict)
 
     @property
     def in_copy(self) -> bool:
@@ -62,7 +65,7 @@ class Place:
     def read(self, path: Path) -> bytes:
         """The file as this run sees it: the copy's once it is made (an earlier session may
         have edited it), else the user's (the same bytes)."""
-        real = Path(os.path.realpath(path))
+        real = self.reals.setdefault(path, Path(os.path.realpath(path)))
         if real in self.finals:
             return self.finals[real]
         ready = self.workspace is not None and self.workspace.ready
@@ -74,7 +77,8 @@ class Place:
         """What a session (or a split) left in the sentinel tree: the next session reads it,
         a copy made again holds it, and the write back writes it."""
         if self.workspace is not None:
-            self.finals.update({Path(os.path.realpath(p)): data for p, data in finals.items()})
+            self.finals.update({self.reals.get(p) or Path(os.path.realpath(p)): data
+                                for p, data in finals.items()})
 
     def materialize(self) -> list[int]:
         """Make the copies that are not there: the protocol is about to write (its first
@@ -105,6 +109,7 @@ class Place:
         self.workspace = None
         self.originals.clear()
         self.finals.clear()
+        self.reals.clear()
 
     def changes(self) -> list[Change]:
         """Each file read, from its first bytes to what the copy holds now; the copy is
