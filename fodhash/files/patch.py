@@ -23,8 +23,9 @@ class ConflictError(FodhashError):
 
 
 class ScratchError(FodhashError):
-    """A scratch copy could not be made or written (its disk full, its folder deleted and
-    not made again): the run stops, and says the hashes it computed (fodhash.run.sessions)."""
+    """fodhash's own working files could not be written: a scratch copy (its disk full, its
+    folder deleted and not made again) or the journal. The run stops, and says the hashes it
+    computed (fodhash.run.sessions)."""
 
 
 def apply_edits(source: bytes, edits: Mapping[Span, str]) -> bytes:
@@ -181,7 +182,10 @@ class Document:
         if current != self.written:
             return False  # someone else's edit since ours: theirs wins
         if self.recorder is not None:
-            self.recorder.record(self.path, self.original, self.original)
+            # A journal that cannot be written (disk full) still holds the original: a
+            # replay leaves a file holding it as it is, so the restore goes on.
+            with contextlib.suppress(ScratchError):
+                self.recorder.record(self.path, self.original, self.original)
         atomic_write(self.path, self.original)
         self.written = self.original
         return True

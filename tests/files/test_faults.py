@@ -311,14 +311,21 @@ def test_a_full_cache_disk_is_a_clear_error(tmp_path: Path) -> None:
 
 
 FULL_MID_BUILD = """
-import json, os, subprocess, sys
+import json, os, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from helpers import building_slowly
-cache, repo = Path(sys.argv[2]), Path(sys.argv[3])
+cache, repo, place = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(cache)], check=True)
-proc = building_slowly(repo, "slow", 2)
-try:  # the build runs: its copy is made, the cache open; now the disk fills to the last byte
+if place == "copy":
+    proc = building_slowly(repo, "slow", 2)
+else:  # in place: the fake is in the user's file, under the journal
+    proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", "slow"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while b"sha256-AAAA" not in (repo / "slow.nix").read_bytes():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+try:  # the build runs: the copy or the journal is made, the cache open; now the disk fills
     with open(cache / "filler", "wb") as f:
         while True:
             f.write(b"0" * 4096)
@@ -331,18 +338,28 @@ print(json.dumps({"code": proc.returncode, "stderr": err}))
 
 
 @ROOT_ONLY
-def test_the_cache_disk_full_during_a_build_stops_with_the_hashes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("place", ["copy", "in-place"])
+def test_the_cache_disk_full_during_a_build_stops_with_the_hashes(tmp_path: Path,
+                                                                  place: str) -> None:
+    """The scratch copy, or in place the journal, finds no room for the true hash: the run
+    stops with a message and the hash, every file original, no traceback."""
     repo = slow_repo(tmp_path)
     original = SLOW_FOD.format(name="slow", seconds=2)
+    if place == "in-place":  # a repository naming itself by absolute path: edited in place
+        (repo / "slow.nix").write_text(original)
+        (repo / "absolute.nix").write_text(f"import {repo}/slow.nix\n")
+        (repo / "fodhash.toml").write_text(
+            '[targets.slow]\nfile = "slow.nix"\nbuild = "absolute.nix"\n')
     cache = Path(os.environ["FODHASH_CACHE_DIR"])
     ran = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c",
-                          FULL_MID_BUILD, str(Path(__file__).parents[1]), str(cache), str(repo)],
-                         capture_output=True, text=True, check=True)
+                          FULL_MID_BUILD, str(Path(__file__).parents[1]), str(cache), str(repo),
+                          place], capture_output=True, text=True, check=True)
     result = json.loads(ran.stdout)
     assert "Traceback" not in result["stderr"], result["stderr"]
     assert result["code"] == 1, result["stderr"]
     assert "No space left on device" in result["stderr"]
-    assert "every file of yours holds its original bytes" in result["stderr"]
+    assert ("every file of yours holds its original bytes" in result["stderr"]
+            or "the file about to be edited was not" in result["stderr"]), result["stderr"]
     assert f"to write by hand:\n  {repo / 'slow.nix'}: outputHash (line 1): {SLOW_TRUTH}" \
         in result["stderr"]  # the hash is not lost
     assert (repo / "slow.nix").read_text() == original
