@@ -240,6 +240,7 @@ def test_ctrl_c_twice_at_any_gap_and_moment_exits_130_saying_what_each_file_hold
             assert f"the true hashes were written into {repo / 'slow.nix'}" in err, (where, err)
             assert SLOW_TRUTH.encode() in text, where
         assert not scratch_copies(Path(os.environ["FODHASH_CACHE_DIR"]), repo), where
+    print(f"Ctrl-C twice: exit status -> runs: {outcomes}")  # the README's figures (-s)
     assert outcomes.get("130", 0) >= len(CTRL_C_GAPS) * 2, outcomes  # mid-build ones all stop
 
 
