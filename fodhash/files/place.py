@@ -63,8 +63,8 @@ class Place:
         return self.workspace.path(path, tree) if self.workspace else path
 
     def read(self, path: Path) -> bytes:
-        """The file as this run sees it: the copy's once it is made (an earlier session may
-        have edited it), else the user's (the same bytes)."""
+        """The file as this run sees it: as an earlier session left it (`keep`), else the
+        copy's once it is made, else the user's (the same bytes)."""
         real = self.reals.setdefault(path, Path(os.path.realpath(path)))
         if real in self.finals:
             return self.finals[real]
@@ -112,9 +112,9 @@ class Place:
         self.reals.clear()
 
     def changes(self) -> list[Change]:
-        """Each file read, from its first bytes to what the copy holds now; the copy is
-        discarded then (the run is over). In place the files hold their final bytes
-        already: nothing is left to write."""
+        """Each file read, from its first bytes to what the run keeps for it (never read
+        back from the copy, which may be gone); the copy is discarded then (the run is
+        over). In place the files hold their final bytes already: nothing is left to write."""
         if self.workspace is None or not self.workspace.ready:
             return []
         changes = [Change(path, original, self.finals.get(path, original))

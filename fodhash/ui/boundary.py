@@ -99,8 +99,9 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         err = console(stderr=True)
-        # The first stop raises KeyboardInterrupt anywhere from arming to disarming; the
-        # nesting catches it there, or while an error's message is printed.
+        # The first stop raises KeyboardInterrupt anywhere from arming to disarming, and
+        # the outer `except` catches it wherever it lands in there; a stop after disarming
+        # (an error's message being printed, typer exiting) is settled by cli.main.
         try:
             try:
                 _stop.armed = True
