@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -12,7 +13,13 @@ import typer
 from fodhash import version as installed_version
 from fodhash.errors import UsageError
 from fodhash.ui import help
-from fodhash.ui.boundary import console, guarded
+from fodhash.ui.boundary import (
+    STOP_SIGNALS,
+    console,
+    guarded,
+    install_stop_handlers,
+    stopped_exit_code,
+)
 
 # Each command imports what it runs when it runs: `--version`, `--help` and the completion
 # scripts pay for typer alone (docs/performance.md, "Start-up").
@@ -388,5 +395,14 @@ def cache_import_command(
 
 
 def main() -> None:
-    # The name in usage lines and completion scripts, also under `python -m fodhash`.
-    app(prog_name="fodhash")
+    install_stop_handlers()  # before anything runs, for the process's whole life
+    try:
+        # The name in usage lines and completion scripts, also under `python -m fodhash`.
+        app(prog_name="fodhash")
+        code: object = 0
+    except SystemExit as done:
+        code = done.code
+    # From here a stop waits, blocked, until the process has exited, as if it came after:
+    # the exit code and its message are settled once.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    raise SystemExit(stopped_exit_code(code))

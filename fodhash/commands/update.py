@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,6 +89,10 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
                               nix_version=calls.version(), dry_run=dry_run, stats=stats)
         doc["unwritten"] = [{"file": report.relative(o.change.path, config.root),
                              "problem": o.problem} for o in unwritten]
+        kept = {o.change.path for o in unwritten}
+        for site, (_, run) in zip(doc["sites"], rows, strict=True):
+            if Path(os.path.realpath(run.site.file)) in kept:
+                site["written"] = None  # its file keeps its text (docs/json.md)
         out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
         report.table(out, rows, config.root, title=report.DRY_RUN if dry_run else None)
@@ -147,7 +152,8 @@ def split_platforms(targets: list[Target], config: Config, *, out: Console, err:
                     err.print(f"split {run.site.named(config.root)}: " + ", ".join(
                         f"{s} {h.sri}" for s, h in sorted(hashes.items())), markup=False,
                         highlight=False)
-            tx.document(place.source(file), source).write(edits)
+            document = tx.document(place.source(file), source, guarded=not place.in_copy)
+            place.keep({file: document.write(edits)})
     # Resolve again on every platform: each new entry must now check out (from the cache).
     return update(targets, config, out=out, err=err, dry_run=False, as_json=False,
                   options=options, systems=[s.platform() for s in sessions], place=place)

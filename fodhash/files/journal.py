@@ -26,7 +26,7 @@ from typing import Any
 
 from fodhash.errors import UsageError
 from fodhash.files.dirs import cache_dir
-from fodhash.files.patch import atomic_write
+from fodhash.files.patch import ScratchError, atomic_write
 
 
 def _digest(data: bytes) -> str:
@@ -40,6 +40,10 @@ class _Entry:
     written: frozenset[str]  # digests of every state fodhash wrote
 
 
+class JournalError(ScratchError):
+    """The journal could not be written (its disk full): the edit it guards is not made."""
+
+
 @dataclass
 class Journal:
     root: Path
@@ -51,9 +55,16 @@ class Journal:
         return cache_dir() / "journals" / f"{name}.json"
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole from memory each time: a journal deleted with the cache folder is
+        # made again by the next record.
         data = {"root": str(self.root), "pid": os.getpid(), "files": self.files}
-        atomic_write(self.path, json.dumps(data).encode())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, json.dumps(data).encode())
+        except OSError as error:
+            raise JournalError(f"cannot write the journal {self.path} ({error.strerror}; free "
+                               "some space, or set FODHASH_CACHE_DIR elsewhere); the file "
+                               "about to be edited was not") from None
 
     def record(self, path: Path, original: bytes, about_to_write: bytes) -> None:
         """Called before each write: the original once, and every state fodhash writes."""

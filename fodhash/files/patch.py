@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,12 @@ Span = tuple[int, int]
 
 class ConflictError(FodhashError):
     """A file changed under fodhash while it ran."""
+
+
+class ScratchError(FodhashError):
+    """fodhash's own working files could not be written: a scratch copy (its disk full, its
+    folder deleted and not made again) or the journal. The run stops, and says the hashes it
+    computed (fodhash.run.sessions)."""
 
 
 def apply_edits(source: bytes, edits: Mapping[Span, str]) -> bytes:
@@ -69,6 +76,25 @@ def _keep_metadata(path: Path, tmp: str) -> None:
         except OSError:
             if not name.startswith("security."):  # labels are the security policy's to set
                 raise
+
+
+def read_only(st: os.stat_result) -> str:
+    """Why the file's mode bits forbid this process to write it (empty if they allow it).
+    The replace needs only the folder's permission and root passes every permission check,
+    so the bits are read here: a file made read-only (`chmod a-w`) is not written, by root
+    either (a read-only mount or an immutable flag are found by the write itself)."""
+    euid = os.geteuid()
+    if euid == 0:
+        allowed = 0o222  # root: unless no one may write it
+    elif st.st_uid == euid:
+        allowed = stat.S_IWUSR
+    elif st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        allowed = stat.S_IWGRP
+    else:
+        allowed = stat.S_IWOTH
+    if st.st_mode & allowed:
+        return ""
+    return f"it is read-only (mode {stat.filemode(st.st_mode)[1:]})"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -131,25 +157,35 @@ class Document:
                 raise ConflictError(
                     f"{self.path} changed (or was moved) while fodhash was running; fodhash "
                     "left it as it is now. Run fodhash again when no one else is editing it.")
+            refusal = read_only(self.path.stat())
+            if refusal:
+                raise FodhashError(f"cannot write {self.path}: {refusal}; every file of yours "
+                                   "holds its original bytes")
         if self.recorder is not None:
             self.recorder.record(self.path, self.original, data)
         try:
             atomic_write(self.path, data)
         except OSError as error:
-            raise FodhashError(f"cannot write {self.path}: {error.strerror}; every file of "
-                               "yours holds its original bytes") from None
+            kind = FodhashError if self.guarded else ScratchError
+            raise kind(f"cannot write {self.path}: {error.strerror}; every file of yours "
+                       "holds its original bytes") from None
         self.written = data
         return data
 
     def restore(self) -> bool:
-        """Put the original bytes back if fodhash changed the file; True if it did."""
-        if self.written is None or self.written == self.original:
+        """Put the original bytes back if fodhash changed the file; True if it did. A
+        scratch copy's file is left: the copy is discarded (its disk may be full, its
+        folder gone)."""
+        if not self.guarded or self.written is None or self.written == self.original:
             return False
         current = self.path.read_bytes() if self.path.exists() else None
         if current != self.written:
             return False  # someone else's edit since ours: theirs wins
         if self.recorder is not None:
-            self.recorder.record(self.path, self.original, self.original)
+            # A journal that cannot be written (disk full) still holds the original: a
+            # replay leaves a file holding it as it is, so the restore goes on.
+            with contextlib.suppress(ScratchError):
+                self.recorder.record(self.path, self.original, self.original)
         atomic_write(self.path, self.original)
         self.written = self.original
         return True

@@ -18,7 +18,7 @@ from fodhash.config import Target, find_root
 from fodhash.errors import FodhashError
 from fodhash.files.journal import Journal
 from fodhash.files.lock import locked
-from fodhash.files.patch import Recorder
+from fodhash.files.patch import Recorder, ScratchError, atomic_write
 from fodhash.files.scratch import Workspace, sweep, workspace
 from fodhash.files.writeback import Change
 from fodhash.sites.read import read_source
@@ -36,6 +36,12 @@ class Place:
     workspace: Workspace | None  # None: in place
     say: Callable[[str], None]
     originals: dict[Path, bytes] = field(default_factory=dict)  # user path -> first bytes read
+    # User path -> what the sentinel tree's copy holds after the last session: the run's
+    # memory is here, not in the copy, which may be deleted under it (see `materialize`).
+    finals: dict[Path, bytes] = field(default_factory=dict)
+    # A path as the run names it -> the user's file it named when first read (a symlink put
+    # in its place during the run must not move what the run keeps to another file).
+    reals: dict[Path, Path] = field(default_factory=dict)
 
     @property
     def in_copy(self) -> bool:
@@ -57,18 +63,41 @@ class Place:
         return self.workspace.path(path, tree) if self.workspace else path
 
     def read(self, path: Path) -> bytes:
-        """The file as this run sees it: the copy's once it is made (an earlier session may
-        have edited it), else the user's (the same bytes)."""
+        """The file as this run sees it: as an earlier session left it (`keep`), else the
+        copy's once it is made, else the user's (the same bytes)."""
+        real = self.reals.setdefault(path, Path(os.path.realpath(path)))
+        if real in self.finals:
+            return self.finals[real]
         ready = self.workspace is not None and self.workspace.ready
         data = read_source(self.source(path) if ready else path)
-        self.originals.setdefault(Path(os.path.realpath(path)), data)
+        self.originals.setdefault(real, data)
         return data
 
-    def materialize(self) -> None:
-        """Make the copies: the protocol is about to write its first sentinel."""
+    def keep(self, finals: dict[Path, bytes]) -> None:
+        """What a session (or a split) left in the sentinel tree: the next session reads it,
+        a copy made again holds it, and the write back writes it."""
         if self.workspace is not None:
-            for tree in range(self.trees):
-                self.workspace.materialize(tree)
+            self.finals.update({self.reals.get(p) or Path(os.path.realpath(p)): data
+                                for p, data in finals.items()})
+
+    def materialize(self) -> list[int]:
+        """Make the copies that are not there: the protocol is about to write (its first
+        sentinel, or the forms of a round). A copy deleted since it was made (with the cache
+        folder) is made again, holding what earlier sessions left; the trees made now are
+        returned (what this session wrote there must be written again)."""
+        if self.workspace is None:
+            return []
+        made = [tree for tree in range(self.trees) if self.workspace.materialize(tree)]
+        for tree in made:
+            for path, data in self.finals.items():
+                if data != self.originals.get(path):
+                    write_copy(self.source(path, tree), data)
+        return made
+
+    def lost(self) -> bool:
+        """Whether a scratch copy was deleted under the run (it is made again before the
+        next write, but Nix may have been reading it)."""
+        return self.workspace is not None and self.workspace.lost()
 
     def target(self, target: Target, tree: int = 0) -> Target:
         return self.workspace.target(target, tree) if self.workspace else target
@@ -79,14 +108,16 @@ class Place:
                  "it is killed (fodhash restore)")
         self.workspace = None
         self.originals.clear()
+        self.finals.clear()
+        self.reals.clear()
 
     def changes(self) -> list[Change]:
-        """Each file read, from its first bytes to what the copy holds now; the copy is
-        discarded then (the run is over). In place the files hold their final bytes
-        already: nothing is left to write."""
+        """Each file read, from its first bytes to what the run keeps for it (never read
+        back from the copy, which may be gone); the copy is discarded then (the run is
+        over). In place the files hold their final bytes already: nothing is left to write."""
         if self.workspace is None or not self.workspace.ready:
             return []
-        changes = [Change(path, original, self.source(path).read_bytes())
+        changes = [Change(path, original, self.finals.get(path, original))
                    for path, original in self.originals.items()]
         self.workspace.discard()
         return changes
@@ -100,6 +131,14 @@ class Place:
         for path, data in sources.items():
             if needle in data:
                 raise Unfaithful(f"{path} names the repository by its absolute path ({self.root})")
+
+
+def write_copy(path: Path, data: bytes) -> None:
+    try:
+        atomic_write(path, data)
+    except OSError as error:
+        raise ScratchError(f"cannot write {path}: {error.strerror}; every file of yours "
+                           "holds its original bytes") from None
 
 
 @contextlib.contextmanager

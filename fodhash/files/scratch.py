@@ -32,15 +32,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fodhash.config import Target
-from fodhash.errors import FodhashError
 from fodhash.files.dirs import cache_dir
+from fodhash.files.patch import ScratchError
 
 # Files Nix may write in place inside a repository: never shared with the original.
 _NEVER_LINKED = frozenset({"flake.lock"})
 FICLONE = 0x40049409  # linux/fs.h: share the extents of a file (btrfs, XFS, bcachefs)
 
 
-class WorkspaceError(FodhashError):
+class WorkspaceError(ScratchError):
     """The scratch copy could not be made (disk full, permissions)."""
 
 
@@ -145,11 +145,16 @@ class Workspace:
     def copy(self, tree: int = 0) -> Path:
         return self.run / f"tree-{tree}" / self.root.name
 
-    def materialize(self, tree: int = 0) -> None:
-        if tree in self.files:
-            return
+    def materialize(self, tree: int = 0) -> bool:
+        """Make the tree's copy if it is not there: not made yet, or made and then deleted
+        (a user cleaning ~/.cache, a CI cache step). True if made now: it then holds the
+        user's bytes, and what the run wrote there must be written again."""
         copy = self.copy(tree)
+        if tree in self.files and copy.is_dir():
+            return False
         try:
+            if tree in self.files:  # deleted, perhaps not to the end yet
+                shutil.rmtree(copy, ignore_errors=True)
             copy.mkdir(parents=True)
             skip = {self.run.parent.resolve(), self.root / ".git"}
             self.files[tree] = _populate(self.root, copy, skip)
@@ -160,6 +165,11 @@ class Workspace:
                 f"cannot make the scratch copy of {self.root} under {self.run.parent}: "
                 f"{error.strerror}{where}; free some space (or set FODHASH_CACHE_DIR "
                 "elsewhere) and run again; no file of yours was changed") from None
+        return True
+
+    def lost(self) -> bool:
+        """Whether a copy made was deleted since (with the cache folder)."""
+        return any(not self.copy(tree).is_dir() for tree in self.files)
 
     def discard(self) -> None:
         """Remove the copies once their results are read: their hard links must not count

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fodhash.files.patch import TEMP_SUFFIX, atomic_write, deferred_signals
+from fodhash.files.patch import TEMP_SUFFIX, atomic_write, deferred_signals, read_only
 
 # Every file this process has written its final bytes into: the exit message after an
 # interrupt says truthfully what each file holds.
@@ -72,7 +72,11 @@ def _write(change: Change) -> Outcome:
         return Outcome(change, False)  # it already holds the true hashes
     if current != change.original:
         return Outcome(change, False, "it changed while fodhash ran (was it saved in an editor?)")
-    links = path.stat().st_nlink
+    st = path.stat()
+    refusal = read_only(st)
+    if refusal:
+        return Outcome(change, False, refusal)
+    links = st.st_nlink
     if links > 1:
         return Outcome(change, False, f"it has {links} hard links: a replace would leave the "
                                       "other names with the old bytes")

@@ -73,8 +73,10 @@ class Resolver:
     It owns nothing on disk: it writes the files through the trees' Documents and asks the
     cache through `cache`; its results are its SiteRuns. `as_is` (default: the sentinel
     tree's targets) is evaluated for the nothing-changed check, which writes nothing;
-    `prepare` runs before the first write (it makes the copies); `check_sentinels` sees the
-    first sentinel evaluation (it tells whether a copy evaluates as the repository does).
+    `prepare` runs before the first write (it makes the copies), and again before every
+    later one (a copy deleted since, with the cache folder, is made again);
+    `check_sentinels` sees the first sentinel evaluation (it tells whether a copy evaluates
+    as the repository does).
     """
 
     def __init__(self, trees: Sequence[Tree], selected: Sequence[tuple[Target, Site]],
@@ -91,6 +93,7 @@ class Resolver:
         self.known = list(known)
         self.lookups = Lookups(cache, options.use_cache)
         self.prepare = prepare
+        self.prepared = False  # the copies were made: every write checks they still exist
         self.check_sentinels = check_sentinels
         self.events: Events = silent
         self.deadline = None if options.timeout is None else time.monotonic() + options.timeout
@@ -125,6 +128,8 @@ class Resolver:
         """Write every file of `tree` as its original with exactly `texts` (and the true
         hash of every resolved site) applied."""
         edits = self.final_edits(texts)
+        if self.prepared:
+            self.prepare()  # a copy deleted since the last write is made again first
         for key, doc in self.trees[tree].documents.items():
             doc.write(edits.get(key, {}))
 
@@ -181,6 +186,7 @@ class Resolver:
             pending = [r for r in self.runs if not r.status.done]
             if pending or any(r.final_text() is not None for r in self.runs):
                 self.prepare()  # the copies, to resolve in or to write a cached pin into
+                self.prepared = True
             while pending:
                 self.rounds += 1
                 pending = self._round(pending)
@@ -512,7 +518,10 @@ class Resolver:
             if self.options.apply:
                 self._write(SENTINEL, {})
             else:
-                for doc in self.trees[SENTINEL].documents.values():
+                docs = self.trees[SENTINEL].documents.values()
+                if self.prepared:
+                    self.prepare()
+                for doc in docs:
                     doc.write({})
 
 

@@ -16,8 +16,8 @@ from rich.markup import escape
 from fodhash.cache.export import Entry
 from fodhash.cache.store import ResultCache, Results
 from fodhash.config import Config, Platform, Target
-from fodhash.errors import NixError, UsageError
-from fodhash.files.patch import Transaction, apply_edits
+from fodhash.errors import FodhashError, NixError, UsageError
+from fodhash.files.patch import ScratchError, Transaction, apply_edits
 from fodhash.files.place import Place, Unfaithful
 from fodhash.hashes.encoding import Hash
 from fodhash.nix.calls import current_system, instantiate
@@ -190,6 +190,12 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
                   [place.target(t, tree) for t in targets])
              for tree in range(place.trees)]
     located = [s for sites in work.located.values() for s in sites]
+
+    def prepare() -> None:
+        for tree in place.materialize():
+            for doc in trees[tree].documents.values():
+                doc.written = None  # the copy made now holds what this session began with
+
     with ResultCache() as on_disk, tx.guard():
         cache: Results = results or on_disk
         if this_run is not None:
@@ -197,15 +203,39 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
             cache = this_run
         resolver = Resolver(trees, work.selected, options,
                             known=known_sites(config, work.located, work.sources),
-                            cache=cache, as_is=targets, prepare=place.materialize,
+                            cache=cache, as_is=targets, prepare=prepare,
                             check_sentinels=check_copy(located) if place.in_copy else None,
                             extra=extra)
         with view(err, resolver.runs, options.checking, config.root) as events:
-            resolver.run(events)
+            try:
+                resolver.run(events)
+            except ScratchError as error:
+                raise ScratchError(f"{error}{computed(resolver.runs)}") from None
+            except FodhashError as error:
+                if not place.lost():
+                    raise
+                first = str(error).splitlines()[0]
+                raise ScratchError(f"the scratch copy was deleted while Nix read it ({first}); "
+                                   "every file of yours holds its original bytes; run again"
+                                   f"{computed(resolver.runs)}") from None
     edits = resolver.final_edits()
     finals = {path: apply_edits(data, edits.get(str(path), {}))
               for path, data in work.sources.items()}
+    if options.apply:
+        place.keep(finals)
     return Session(system, resolver, work, finals)
+
+
+def computed(runs: list[SiteRun]) -> str:
+    """The hashes a stopped run computed, to write by hand (they are in the cache too,
+    unless its disk is full)."""
+    lines = [f"  {run.site.file}: {run.site.attrpath} (line {run.site.line}): "
+             f"{run.site.render(run.new)}"
+             for run in runs if run.new is not None and run.final_text() is not None]
+    if not lines:
+        return ""
+    return ". The true hashes computed before it stopped, to write by hand:\n" + "\n".join(
+        dict.fromkeys(lines))
 
 
 def platform_dependent(sessions: list[Session]) -> dict[tuple[Path, str], tuple[SiteRun, dict[str, Hash]]]:

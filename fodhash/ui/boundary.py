@@ -6,6 +6,7 @@ import contextlib
 import functools
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -36,17 +37,59 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _sigterm(signum: int, frame: FrameType | None) -> None:
-    # The first stop unwinds like Ctrl-C (Nix stopped, scratch copies removed, exit 130); a
-    # later one (Ctrl-C pressed twice) is ignored, so that it cannot cut that cleanup short
-    # or escape the message as a bare KeyboardInterrupt.
-    for sig in _STOPS:
-        signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 # Ctrl-C, a closed terminal (SIGHUP) and a polite kill (SIGTERM) all stop fodhash alike.
-_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class _Stop:
+    """The process's one stop: the first signal, and whether a command runs to unwind."""
+
+    signal: int | None = None  # the first stop signal received
+    armed: bool = False  # a command runs inside `guarded`: the first stop unwinds it
+    said: bool = False  # the exit message was printed
+
+
+_stop = _Stop()
+
+
+def _on_stop(signum: int, frame: FrameType | None) -> None:
+    # The first stop unwinds the running command like Ctrl-C (Nix stopped, scratch copies
+    # removed, exit 130). Every later one returns at once: it cannot cut that cleanup short,
+    # and it never meets Python's default handler, whose KeyboardInterrupt escaping the
+    # boundary makes CPython kill itself with SIGINT (exit status -2 instead of 130). So the
+    # handler stays for the whole process (install_stop_handlers), never SIG_IGN either:
+    # an ignored signal would stay ignored in the Nix processes started while cleaning up.
+    if _stop.signal is not None:
+        return
+    _stop.signal = signum
+    if _stop.armed:
+        raise KeyboardInterrupt
+
+
+def install_stop_handlers() -> None:
+    """Once, before any command runs, never undone: a stop at any moment of the process's
+    life, however often, ends it with exit 130 and the message (fodhash.cli.main)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop)
+
+
+def _say_interrupted(err: Console) -> None:
+    from fodhash.files import writeback  # noqa: PLC0415 (--version, --help: not loaded)
+
+    _stop.said = True
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+        err.print(f"[bold red]interrupted[/]: {_escape(writeback.interrupted())}")
+
+
+def stopped_exit_code(code: object) -> object:
+    """The exit code of the process: 130 if a stop came at any moment, its message printed
+    if the command had not printed it (a stop after the command ended, or before it began)."""
+    if _stop.signal is None:
+        return code
+    if not _stop.said:
+        _say_interrupted(console(stderr=True))
+    return EXIT_INTERRUPTED
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:
@@ -56,20 +99,25 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         err = console(stderr=True)
-        previous = {sig: signal.signal(sig, _sigterm) for sig in _STOPS}
+        # The first stop raises KeyboardInterrupt anywhere from arming to disarming, and
+        # the outer `except` catches it wherever it lands in there; a stop after disarming
+        # (an error's message being printed, typer exiting) is settled by cli.main.
         try:
-            return command(*args, **kwargs)
-        except FodhashError as error:
-            err.print(f"[bold red]error:[/] {_escape(str(error))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(error.exit_code) from None
+            try:
+                _stop.armed = True
+                if _stop.signal is not None:  # stopped before the command began
+                    raise KeyboardInterrupt
+                try:
+                    return command(*args, **kwargs)
+                finally:
+                    _stop.armed = False
+            except FodhashError as error:
+                err.print(f"[bold red]error:[/] {_escape(str(error))}", highlight=False,
+                          soft_wrap=True)
+                raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            from fodhash.files import writeback  # noqa: PLC0415 (--version, --help: not loaded)
-
-            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-                err.print(f"[bold red]interrupted[/]: {_escape(writeback.interrupted())}")
+            _stop.armed = False
+            _say_interrupted(err)
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     return wrapper

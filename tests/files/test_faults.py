@@ -4,6 +4,7 @@ a clear message and a documented exit code, never a traceback or a fake left beh
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -203,6 +204,46 @@ def test_signals_during_a_build_leave_the_file_original(tmp_path: Path,
     assert not scratch_copies(Path(os.environ["FODHASH_CACHE_DIR"]), repo)
 
 
+# The gaps between two Ctrl-C (0 to 0.4 s, ten of them) and where the first lands, from
+# the build's start on: mid-build, and near its end (Nix finishing, the true hash verified
+# and written back, the cache stored, fodhash exiting).
+CTRL_C_GAPS = [round(0.4 * i / 9, 3) for i in range(10)]
+CTRL_C_MOMENTS = [0.0, 0.5, 1.0]
+CTRL_C_BUILD = 1.0  # seconds the builder sleeps
+
+
+def test_ctrl_c_twice_at_any_gap_and_moment_exits_130_saying_what_each_file_holds(
+        tmp_path: Path) -> None:
+    """Ctrl-C pressed twice, swept over the gap between the presses and the moment of the
+    first: never a death by signal (-2), never a traceback, the message always printed and
+    true. A press that lands after fodhash exited cannot interrupt it: that run ends 0
+    with the file written."""
+    outcomes: dict[str, int] = {}
+    for run, (moment, gap) in enumerate((m, g) for m in CTRL_C_MOMENTS for g in CTRL_C_GAPS):
+        repo = slow_repo(tmp_path / str(run))
+        original = SLOW_FOD.format(name="slow", seconds=CTRL_C_BUILD).encode()
+        proc = building_slowly(repo, "slow", CTRL_C_BUILD)
+        time.sleep(moment)
+        for sig in (signal.SIGINT, signal.SIGINT):
+            proc.send_signal(sig)
+            time.sleep(gap)
+        code, err = finish(proc)
+        where = f"run {run}: first Ctrl-C {moment} s into the build, second {gap} s later"
+        text = (repo / "slow.nix").read_bytes()
+        outcomes[str(code)] = outcomes.get(str(code), 0) + 1
+        assert code in (130, 0), (where, code, err)
+        if code == 0:
+            assert SLOW_TRUTH.encode() in text, (where, err)
+        elif "every file fodhash touched holds its original bytes" in err:
+            assert text == original, (where, err)
+        else:
+            assert f"the true hashes were written into {repo / 'slow.nix'}" in err, (where, err)
+            assert SLOW_TRUTH.encode() in text, where
+        assert not scratch_copies(Path(os.environ["FODHASH_CACHE_DIR"]), repo), where
+    print(f"Ctrl-C twice: exit status -> runs: {outcomes}")  # the README's figures (-s)
+    assert outcomes.get("130", 0) >= len(CTRL_C_GAPS) * 2, outcomes  # mid-build ones all stop
+
+
 def test_a_signal_never_cuts_the_final_writes_short(tmp_path: Path) -> None:
     caught: list[str] = []
     with pytest.raises(KeyboardInterrupt), deferred_signals():
@@ -270,6 +311,87 @@ def test_a_full_cache_disk_is_a_clear_error(tmp_path: Path) -> None:
     assert snapshot(repo) == before
 
 
+FULL_MID_BUILD = """
+import json, os, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from helpers import building_slowly
+cache, repo, place = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(cache)], check=True)
+if place == "copy":
+    proc = building_slowly(repo, "slow", 2)
+else:  # in place: the fake is in the user's file, under the journal
+    proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", "slow"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while b"sha256-AAAA" not in (repo / "slow.nix").read_bytes():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+try:  # the build runs: the copy or the journal is made, the cache open; now the disk fills
+    with open(cache / "filler", "wb") as f:
+        while True:
+            f.write(b"0" * 4096)
+            f.flush()
+except OSError:
+    pass
+out, err = proc.communicate(timeout=90)
+print(json.dumps({"code": proc.returncode, "stderr": err}))
+"""
+
+
+@ROOT_ONLY
+@pytest.mark.parametrize("place", ["copy", "in-place"])
+def test_the_cache_disk_full_during_a_build_stops_with_the_hashes(tmp_path: Path,
+                                                                  place: str) -> None:
+    """The scratch copy, or in place the journal, finds no room for the true hash: the run
+    stops with a message and the hash, every file original, no traceback."""
+    repo = slow_repo(tmp_path)
+    original = SLOW_FOD.format(name="slow", seconds=2)
+    if place == "in-place":  # a repository naming itself by absolute path: edited in place
+        (repo / "slow.nix").write_text(original)
+        (repo / "absolute.nix").write_text(f"import {repo}/slow.nix\n")
+        (repo / "fodhash.toml").write_text(
+            '[targets.slow]\nfile = "slow.nix"\nbuild = "absolute.nix"\n')
+    cache = Path(os.environ["FODHASH_CACHE_DIR"])
+    ran = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c",
+                          FULL_MID_BUILD, str(Path(__file__).parents[1]), str(cache), str(repo),
+                          place], capture_output=True, text=True, check=True)
+    result = json.loads(ran.stdout)
+    assert "Traceback" not in result["stderr"], result["stderr"]
+    assert result["code"] == 1, result["stderr"]
+    assert "No space left on device" in result["stderr"]
+    assert ("every file of yours holds its original bytes" in result["stderr"]
+            or "the file about to be edited was not" in result["stderr"]), result["stderr"]
+    assert f"to write by hand:\n  {repo / 'slow.nix'}: outputHash (line 1): {SLOW_TRUTH}" \
+        in result["stderr"]  # the hash is not lost
+    assert (repo / "slow.nix").read_text() == original
+
+
+def builder_runs(needle: str) -> bool:
+    """Whether a process whose command line holds `needle` runs (a builder, by its script)."""
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if needle.encode() in (proc / "cmdline").read_bytes():
+                return True
+    return False
+
+
+def test_the_cache_folder_deleted_during_a_build_loses_nothing(tmp_path: Path) -> None:
+    """A user cleaning ~/.cache, a CI cache step: the scratch copies go with it, and are made
+    again from what the run holds in memory; the hash is written."""
+    repo = slow_repo(tmp_path)
+    cache = Path(os.environ["FODHASH_CACHE_DIR"])
+    seconds = f"2.{uuid.uuid4().int % 10**6:06d}"  # names this test's builder
+    proc = building_slowly(repo, "slow", float(seconds))
+    while not builder_runs(f"sleep {float(seconds)}"):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    shutil.rmtree(cache)
+    code, err = finish(proc)
+    assert code == 0, err
+    assert SLOW_TRUTH in (repo / "slow.nix").read_text()
+    assert not scratch_copies(cache, repo)
+
+
 @ROOT_ONLY
 def test_disk_full_on_the_repository(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
@@ -300,11 +422,15 @@ def test_a_read_only_checkout_can_be_checked_and_dry_run(tmp_path: Path) -> None
     dry = in_namespace(ro, [*FODHASH, "update", "sources", "--dry-run"], repo)
     no_traceback(dry)
     assert dry.returncode == 0 and EXPECTED["sources.nix"]["authentik.hash"] in dry.stdout
-    update = in_namespace(ro, [*FODHASH, "update", "sources"], repo)
+    update = in_namespace(ro, [*FODHASH, "update", "sources", "--json"], repo)
     no_traceback(update)
     assert update.returncode == 1
     assert "not written, it is on a read-only file system" in update.stderr
     assert EXPECTED["sources.nix"]["authentik.hash"] in update.stderr
+    doc = json.loads(update.stdout)
+    assert [u["file"] for u in doc["unwritten"]] == ["sources.nix"]
+    sites = [s for s in doc["sites"] if s["file"] == "sources.nix"]
+    assert sites and all(s["written"] is None for s in sites), sites  # docs/json.md
     assert snapshot(repo) == before
 
 
@@ -332,6 +458,33 @@ def test_a_file_made_immutable_during_a_build(tmp_path: Path) -> None:
                      err), err
     assert SLOW_TRUTH in err
     assert (repo / "slow.nix").read_bytes() == original
+
+
+@pytest.mark.parametrize("when", ["before", "during"])
+def test_a_file_made_read_only_is_not_written(tmp_path: Path, when: str) -> None:
+    """`chmod a-w` before or during the run: not written, by root either (the replace needs
+    only the folder's permission), the hashes printed; the JSON says `written: null`."""
+    repo = slow_repo(tmp_path)
+    file = repo / "slow.nix"
+    if when == "before":
+        original = file.read_bytes()
+        file.chmod(0o444)
+        proc = subprocess.Popen([*FODHASH, "update", "slow.nix", "--json"], cwd=repo,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    else:
+        proc = building_slowly(repo, "slow", 2, "--json")
+        original = file.read_bytes()
+        file.chmod(0o444)
+    out, err = proc.communicate(timeout=90)
+    assert "Traceback" not in err, err
+    assert proc.returncode == 1, err
+    assert f"{file}: not written, it is read-only (mode r--r--r--)" in err
+    assert SLOW_TRUTH in err  # the hash is not lost
+    assert file.read_bytes() == original and file.stat().st_mode & 0o777 == 0o444
+    doc = json.loads(out)
+    assert [s["written"] for s in doc["sites"]] == [None]
+    assert [s["new"] for s in doc["sites"]] == [SLOW_TRUTH]
+    assert doc["unwritten"] == [{"file": "slow.nix", "problem": "it is read-only (mode r--r--r--)"}]
 
 
 # ---- what a write keeps ---------------------------------------------------------------------
