@@ -105,7 +105,8 @@ def test_platform_all_covers_this_machine_and_a_platform_a_target_lacks_fails_al
         "wheels.nix:outputHash": {"x86_64-linux": "stale", "aarch64-linux": "stale"}}
     failed = next(s for s in report["sites"] if s["status"] == "failed")
     assert (failed["target"], failed["system"]) == ("blob", "aarch64-linux")
-    assert "does not evaluate for aarch64-linux" in failed["message"]
+    # Nix's own message, for that platform alone.
+    assert "did not evaluate" in failed["message"] and "aarch64-linux" in failed["message"]
     assert "packages.aarch64-linux.blob" in failed["message"]
     truths = {(s["target"], s["system"]): s["truth"] for s in report["sites"]}
     assert truths[("blob", "x86_64-linux")] == SLOW_TRUTH
