@@ -63,16 +63,25 @@ class Lookups:
         """An entry the cache holds for one of the site's FODs (the very same derivation)
         with another hash than this run built: proof the FOD is not reproducible. Asked
         even with --no-cache: a lookup skipped is not a fact forgotten."""
-        if self.cache is None or run.new is None:
+        cache = self._behind()
+        if cache is None or run.new is None:
             return None
         for key in run.keys:
-            entry = self.cache.get(key)
+            entry = cache.get(key)
             if entry is not None and entry.hash != run.new:
                 return entry
         return None
 
+    def _behind(self) -> Results | None:
+        """The cache itself, even where this run's own results stand in front of it and hide
+        it (fodhash.run.sessions.ThisRun, under --no-cache): what the cache knows is
+        evidence even when it may not answer."""
+        backing = getattr(self.cache, "backing", None)
+        return backing if backing is not None else self.cache
+
     def _forms_cache(self) -> ResultCache | None:
-        return self.cache if isinstance(self.cache, ResultCache) else None
+        cache = self._behind()
+        return cache if isinstance(cache, ResultCache) else None
 
     @staticmethod
     def _site_id(run: SiteRun, graph: Graph) -> str:
