@@ -453,8 +453,8 @@ class Bench:
         for _ in range(self.plan.runs):
             for name, extra in (("update", []), ("reproducible", ["--reproducible"])):
                 repo = self.fresh(shape)
-                seconds, out = self.run([*self.fodhash, "update", "--all", "--json", *extra],
-                                        repo.path, self.cache_env())
+                seconds, out, _rss = self.run([*self.fodhash, "update", "--all", "--json", *extra],
+                                              repo.path, self.cache_env())
                 self.resolved(repo, f"fodhash update --all {' '.join(extra)}")
                 measures[name].samples.append(seconds)
                 measures[name].stats.append(json.loads(out)["stats"])
