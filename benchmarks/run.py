@@ -164,6 +164,8 @@ class Plan:
     warm: dict[str, Shape]
     startup_runs: int
     example: bool
+    # --reproducible: each FOD built twice at once; its extra wall time is the slower build
+    reproducible: Shape = field(default_factory=lambda: Shape(4, 1, 2.0, same_name=2))
 
 
 FULL = Plan(
@@ -198,6 +200,9 @@ RECIPE_SPEEDUP = 3.0
 WARM_FACTOR, WARM_SLACK = 1.5, 0.15
 WARM_RSS_MB = {"warm-n5000": 150.0}
 STARTUP_SLACK = 0.05  # seconds over `python -c pass`
+# --reproducible builds twice at once: at most this much slower than one build (the sum of
+# the two builds, one after the other, would be 2x the build time S).
+REPRODUCIBLE_BOUND = 1.25
 
 
 def median(values: list[float]) -> float:
@@ -440,6 +445,22 @@ class Bench:
                   f"{measures['check'].median:.3f} s, instantiate "
                   f"{measures['instantiate'].median:.3f} s")
 
+    def reproducible(self) -> None:
+        """`update --all` and `update --all --reproducible`, each on a fresh repository with a
+        fresh cache: the second builds every FOD twice, at once."""
+        shape = self.plan.reproducible
+        measures = self.results["reproducible"] = {"update": Measure(), "reproducible": Measure()}
+        for _ in range(self.plan.runs):
+            for name, extra in (("update", []), ("reproducible", ["--reproducible"])):
+                repo = self.fresh(shape)
+                seconds, out, _rss = self.run([*self.fodhash, "update", "--all", "--json", *extra],
+                                              repo.path, self.cache_env())
+                self.resolved(repo, f"fodhash update --all {' '.join(extra)}")
+                measures[name].samples.append(seconds)
+                measures[name].stats.append(json.loads(out)["stats"])
+        self.note(f"reproducible: update {measures['update'].median:.2f} s, --reproducible "
+                  f"{measures['reproducible'].median:.2f} s")
+
     def startup(self) -> None:
         commands = {"--version": [*self.fodhash, "--version"],
                     "--help": [*self.fodhash, "--help"],
@@ -515,6 +536,7 @@ class Bench:
         for name, shape in self.plan.warm.items():
             jobs[name] = functools.partial(self.warm, name, shape)
         jobs["startup"] = self.startup
+        jobs["reproducible"] = self.reproducible
         if self.plan.example:
             jobs["example"] = self.example
         for name, job in jobs.items():
@@ -604,6 +626,18 @@ def rows(bench: Bench) -> tuple[list[list[str]], list[dict[str, Any]]]:
             if name in WARM_RSS_MB:
                 target(f"{label}: peak RSS <= {WARM_RSS_MB[name]:g} MB", m[command].peak_mb,
                        WARM_RSS_MB[name], _mb(m[command]), f"{WARM_RSS_MB[name]:g} MB")
+    if "reproducible" in results and "reproducible" not in bench.errors:
+        m = results["reproducible"]
+        shape = bench.plan.reproducible
+        plain, twice = m["update"].median, m["reproducible"].median
+        extra = twice - plain
+        table.append([f"`update --all --reproducible`: {shape.describe()}", _s(twice),
+                      f"`update --all` {_s(plain)}; extra {_s(extra)}, the sum would add "
+                      f"{_s(shape.depth * shape.sleep)}", _x(twice / plain), "", "", "", "",
+                      m["reproducible"].stats_text(), "", ""])
+        target(f"--reproducible: <= {REPRODUCIBLE_BOUND:g}x `update --all` (builds twice at "
+               "once, not one after the other)", twice / plain, REPRODUCIBLE_BOUND,
+               _x(twice / plain), _x(REPRODUCIBLE_BOUND))
     if "startup" in results and "startup" not in bench.errors:
         m = results["startup"]
         floor = m["python -c pass"].median

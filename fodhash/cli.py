@@ -140,6 +140,11 @@ def _repository(cfg: config.Config, no_wait: bool, *,
                       say=lambda text: err.print(text, markup=False, highlight=False))
 
 
+ReproducibleOption = Annotated[bool, typer.Option(
+    "--reproducible",
+    help="Build every FOD twice at once and compare: a FOD whose two builds differ is "
+         "nondeterministic, and nothing is written for it (implies --no-cache).")]
+
 NoWaitOption = Annotated[bool, typer.Option(
     "--no-wait", help="Fail at once if another fodhash is editing this repository.")]
 
@@ -169,13 +174,19 @@ def update_command(
         "--patch", metavar="FILE", dir_okay=False,
         help="Write the change as a patch (git apply FILE, or git am FILE) and leave the "
              "files unchanged.")] = None,
+    reproducible: ReproducibleOption = False,
+    allow_references: Annotated[bool, typer.Option(
+        "--allow-references",
+        help="Write the hash of a FOD whose output references store paths (a Nix that "
+             "accepts it: 2.8; 2.26 and later refuse it).")] = False,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
     from fodhash.commands import update
     from fodhash.protocol.state import Options
 
     cfg, chosen = _targets(config_path, targets, all_targets)
-    options = Options(jobs=jobs, timeout=timeout, use_cache=not no_cache)
+    options = Options(jobs=jobs, timeout=timeout, use_cache=not (no_cache or reproducible),
+                      allow_references=allow_references, reproducible=reproducible)
     if split_platforms and (dry_run or as_json or commit or patch):
         raise UsageError("--split-platforms does not combine with --dry-run, --json, "
                          "--commit or --patch")
@@ -213,18 +224,20 @@ def check_command(
         help="Write the computed results for `fodhash cache import` elsewhere.")] = None,
     platform: PlatformOption = None,
     no_wait: NoWaitOption = False,
+    reproducible: ReproducibleOption = False,
 ) -> None:
     """Verify every hash against its true value; change no file. Exit 1 if any is stale."""
     from fodhash.commands import check
     from fodhash.protocol.state import Options
 
-    if no_cache and cached_only:
-        raise UsageError("--no-cache and --cached-only exclude each other")
+    if (no_cache or reproducible) and cached_only:
+        raise UsageError("--cached-only excludes --no-cache and --reproducible (both build)")
     cfg, chosen = _targets(config_path, targets, all_targets)
     with _repository(cfg, no_wait) as place:
         code = check.check(chosen, cfg, out=console(), err=console(stderr=True), place=place,
-                           options=Options(jobs=jobs, timeout=timeout, use_cache=not no_cache,
-                                           build=not cached_only),
+                           options=Options(jobs=jobs, timeout=timeout,
+                                           use_cache=not (no_cache or reproducible),
+                                           build=not cached_only, reproducible=reproducible),
                            strict=strict, as_json=as_json, export=export,
                            systems=platform or [])
     raise typer.Exit(code)

@@ -8,6 +8,7 @@ which makes concurrent fodhash processes safe. Its entries are those of the expo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -27,6 +28,8 @@ from fodhash.nix.derivations import Derivation
 
 log = logging.getLogger(__name__)
 DATABASE = "cache.db"  # diskcache's SQLite file in the cache folder
+FORMS_VERSION = 1  # of the form records (ResultCache.forms)
+FORMS_KEPT = 4  # hashes per site whose forms are kept
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,44 @@ class ResultCache:
         except (OSError, sqlite3.OperationalError) as error:
             log.warning("could not store %s's hash %s in the cache at %s (%s)", entry.name,
                         entry.hash.sri, self.directory, error)
+
+    # ---- forms: what a site's FODs were when a hash of it was verified (drift) ----------
+    # Kept beside the entries, under keys of their own that are never entries (no export
+    # yet), versioned: a record of another version is ignored, never misread.
+
+    @staticmethod
+    def _form_key(site: str) -> str:
+        return "form:" + hashlib.sha256(site.encode()).hexdigest()
+
+    def forms(self, site: str) -> dict[str, Any]:
+        """Per hash (SRI) verified for the site: {"time": ..., "forms": [...]}."""
+        try:
+            value = self._cache.get(self._form_key(site), retry=True)
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(error) from None
+        try:
+            record = json.loads(value) if isinstance(value, str) else None
+        except json.JSONDecodeError:
+            return {}
+        if not isinstance(record, dict) or record.get("version") != FORMS_VERSION:
+            return {}
+        hashes = record.get("hashes")
+        return hashes if isinstance(hashes, dict) else {}
+
+    def keep_forms(self, site: str, value: str, forms: list[dict[str, Any]], when: float) -> None:
+        """Keep the forms of a site's FODs for one verified hash (the last few hashes)."""
+        hashes = self.forms(site)
+        if hashes.get(value, {}).get("forms") == forms:
+            return
+        hashes.pop(value, None)
+        hashes[value] = {"time": when, "forms": forms}
+        newest = sorted(hashes.items(), key=lambda item: float(item[1].get("time", 0)))
+        kept = dict(newest[-FORMS_KEPT:])
+        record = {"format": "fodhash-forms", "version": FORMS_VERSION, "hashes": kept}
+        try:
+            self._cache.set(self._form_key(site), json.dumps(record, sort_keys=True), retry=True)
+        except (OSError, sqlite3.OperationalError) as error:
+            log.warning("could not keep the form of %s in the cache (%s)", site, error)
 
     def entries(self, platform: str | None = None) -> list[Entry]:
         """Every entry (of one platform), sorted by platform, name and key."""

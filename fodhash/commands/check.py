@@ -33,6 +33,8 @@ class Verdict(enum.StrEnum):
     MISSING = "missing"  # a system-keyed attrset has no entry for this platform
     UNVERIFIED = "unverified"  # not evaluated or built here, and nothing cached
     FAILED = "failed"
+    NONDETERMINISTIC = "nondeterministic"  # two builds of one derivation, two hashes
+    REFERENCES = "references"  # its output references store paths
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ def _message(finding: Finding, root: Path) -> str:
 def _annotate(findings: list[Finding], root: Path, out: Console) -> None:
     """GitHub and Forgejo Actions turn these lines into annotations on the file and line."""
     for finding in findings:
-        if finding.verdict in (Verdict.STALE, Verdict.MISSING):
+        if finding.verdict in (Verdict.STALE, Verdict.MISSING, Verdict.NONDETERMINISTIC,
+                               Verdict.REFERENCES):
             site = finding.run.site
             text = _message(finding, root).replace("%", "%25").replace("\n", "%0A")
             out.file.write(f"::error file={relative(site.file, root)},line={site.line}::{text}\n")
@@ -118,6 +121,7 @@ def _json(labelled: list[Labelled], root: Path, stats: dict[str, int],
             "status": str(f.verdict),
             "message": "" if f.verdict is Verdict.OK else f.run.message,
             "keys": f.run.keys,
+            "changed": f.run.changed,
         } for system, f in labelled],
         "matrix": matrix,
         "platform_dependent": {row: {s: h.sri for s, h in by.items()}
@@ -128,7 +132,8 @@ def _json(labelled: list[Labelled], root: Path, stats: dict[str, int],
 
 
 STYLES = {Verdict.OK: "green", Verdict.STALE: "bold red", Verdict.MISSING: "bold red",
-          Verdict.UNVERIFIED: "yellow", Verdict.FAILED: "bold red"}
+          Verdict.UNVERIFIED: "yellow", Verdict.FAILED: "bold red",
+          Verdict.NONDETERMINISTIC: "bold red", Verdict.REFERENCES: "bold red"}
 
 
 def _table(findings: list[Finding], root: Path, out: Console) -> None:
@@ -162,6 +167,8 @@ def _problems(labelled: list[Labelled], root: Path, out: Console,
         if f.verdict is not Verdict.OK:
             prefix = f"[{system}] " if system else ""
             out.print(prefix + _message(f, root), markup=False, highlight=False)
+            for line in report.changed_lines(f.run):
+                out.print(line, markup=False, highlight=False)
     for row, by_system in differing.items():
         hashes = ", ".join(f"{s} {h.sri}" for s, h in by_system.items())
         out.print(f"{row}: the true hash differs between platforms ({hashes}); "
@@ -217,5 +224,6 @@ def check(targets: list[Target], config: Config, *, out: Console, err: Console,
         if untaken:
             out.print(report.untaken_line(untaken, config.root), markup=False, highlight=False)
         err.print(report.summary([str(f.verdict) for f in findings], stats), highlight=False)
-    bad = {Verdict.STALE, Verdict.MISSING, Verdict.FAILED} | ({Verdict.UNVERIFIED} if strict else set())
+    bad = {Verdict.STALE, Verdict.MISSING, Verdict.FAILED, Verdict.NONDETERMINISTIC,
+           Verdict.REFERENCES} | ({Verdict.UNVERIFIED} if strict else set())
     return 1 if any(f.verdict in bad for f in findings) or differing else 0

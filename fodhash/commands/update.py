@@ -96,6 +96,7 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
         out.file.write(json.dumps(doc, indent=2) + "\n")
     else:
         report.table(out, rows, config.root, title=report.DRY_RUN if dry_run else None)
+        report.drift(out, rows, config.root)
         for session in sessions if dry_run else ():
             for path, data in session.finals.items():
                 out.print(report.diff(path, session.plan.sources[path], data, config.root),
@@ -111,7 +112,7 @@ def update(targets: list[Target], config: Config, *, out: Console, err: Console,
                   + f"); one string cannot hold both: `fodhash update --split-platforms "
                   f"{run.target}` makes it a per-platform attrset", markup=False, highlight=False)
     # A site no machine here can compute is not resolved: never a silent success.
-    failed = any(r.status in (Status.FAILED, Status.UNKNOWN) for _, r in rows)
+    failed = any(r.status.refused or r.status is Status.UNKNOWN for _, r in rows)
     return 1 if differing or failed or unwritten else 0
 
 

@@ -170,6 +170,9 @@ _REFUSALS = (
     # Earlier Nix 2.x releases and Lix before 2.93: no path named.
     re.compile(r"illegal path references in fixed-output derivation '(?P<path>[^']+)'"),
 )
+# Nix 2.26 and 2.34 (both recorded), for a flat FOD: the derivation by name only.
+_NAMED_REFUSAL = re.compile(r"fixed output derivation '(?P<name>[^']+)' is not allowed to refer "
+                            r"to other store paths")
 _LISTED_PATH = re.compile(r"^\s*(?P<path>/\S+)\s*$")
 
 # Determinate Nix's internal-json event for a mismatch (activity result type 109).
@@ -401,6 +404,12 @@ def parse_refusals(output: str) -> list[Refusal]:
                 found.setdefault(refusal.path, refusal)
                 break
     return list(found.values())
+
+
+def parse_named_refusals(output: str) -> set[str]:
+    """The names of flat FODs whose output Nix refused because the file holds store paths
+    (Nix names no .drv path, and gives no got:)."""
+    return {m["name"] for line in _lines(output) if (m := _NAMED_REFUSAL.search(line))}
 
 
 # The last line of `nix-store --realise --keep-going` when some build failed (every one of

@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fodhash.hashes.encoding import Hash
-from fodhash.nix import calls, mismatch
+from fodhash.nix import calls, mismatch, outputs
 from fodhash.nix.derivations import Derivation
-from fodhash.protocol import namesakes
+from fodhash.protocol import namesakes, references, reproducible
 from fodhash.protocol.state import Events, SiteRun, Status
 from fodhash.sites.site import Site
 
@@ -31,6 +31,11 @@ class Build:
 
     drv: Derivation
     run: SiteRun
+    twin_of: str = ""  # --reproducible's second build: the .drv path of the first
+
+    @property
+    def twin(self) -> bool:
+        return bool(self.twin_of)
 
 
 def lanes(builds: Sequence[Build]) -> list[list[Build]]:
@@ -52,18 +57,30 @@ def lanes(builds: Sequence[Build]) -> list[list[Build]]:
 
 class Builder:
     def __init__(self, *, jobs: int | None, events: Events, set_status: Callable[..., None],
-                 remaining: Callable[[], float | None], known: Sequence[tuple[str, Site]]) -> None:
+                 remaining: Callable[[], float | None], known: Sequence[tuple[str, Site]],
+                 reproducible: bool = False) -> None:
         self.jobs = jobs
+        self.reproducible = reproducible
         self.events = events
         self.set = set_status
         self.remaining = remaining
         self.known = known
         self.count = 0  # FOD .drv files realised
+        # Of the last build phase: what Nix built (or refused for its references), whose
+        # registered output is read for store references afterwards.
+        self._built: list[tuple[Build, Hash | None]] = []
+        self.references: dict[SiteRun, str] = {}  # sites whose output references store paths
+        self.differences: dict[SiteRun, str] = {}  # sites whose two builds differ
+        self.once: set[SiteRun] = set()  # --reproducible, yet built once (no faithful copy)
 
     def build(self, builds: Sequence[Build], build_args: Callable[[SiteRun], tuple[str, ...]]
               ) -> dict[SiteRun, list[Hash]]:
         """Realise every build, lane after lane; the got: hashes of each site."""
         builds = _own_paths(builds, build_args, self.remaining())
+        if self.reproducible:
+            builds = _with_twins(builds, build_args, self.remaining())
+            twinned = {b.run for b in builds if b.twin}
+            self.once |= {b.run for b in builds if b.run not in twinned}
         # A copy's output path is the same for the same FOD in every run (its declared hash
         # is a digest of the .drv path), so an interrupted copy's leftover is found too.
         stale = calls.leftovers([o for b in builds for o in b.drv.output_paths])
@@ -73,13 +90,45 @@ class Builder:
             run.started = time.monotonic()
             self.set(run, Status.BUILDING)
         gots: dict[SiteRun, list[Hash]] = defaultdict(list)
+        since = time.time()
+        self._built = []
         for lane in lanes(builds):
             by_args: dict[tuple[str, ...], list[Build]] = defaultdict(list)
             for build in lane:
                 by_args[build_args(build.run)].append(build)
             for args, group in by_args.items():
                 self.realise(group, args, gots)
+        self._read_outputs(since)
         return gots
+
+    def _read_outputs(self, since: float) -> None:
+        """Read the outputs Nix registered for this phase's builds: a site whose output
+        references store paths gets its message in `references` (and, refused by Nix before
+        any got:, the status `references`); one whose two builds differ, in `differences`."""
+        built = [outputs.Built(b.drv.path, b.drv.name, b.drv.recursive, got)
+                 for b, got in self._built]
+        if not built:
+            return
+        found = outputs.registered(built, since)
+        for build, got in self._built:
+            registered = found.get(build.drv.path)
+            if registered is None or not registered.references or build.twin:
+                continue  # none, or refused and not found: Nix's own words stay
+            text = references.message(build.drv.name, registered)
+            if got is None:
+                self.set(build.run, Status.REFERENCES, text)
+            else:
+                self.references[build.run] = text
+        firsts = {b.drv.path: got for b, got in self._built if not b.twin and got is not None}
+        for twin, other in self._built:
+            got = firsts.get(twin.twin_of)
+            if got is None or other is None or other == got or twin.run in self.differences:
+                continue
+            one, two = (r.path if (r := found.get(p)) else None
+                        for p in (twin.twin_of, twin.drv.path))
+            difference = reproducible.compare(one, two) if one and two else None
+            self.differences[twin.run] = reproducible.message((got, other), (one, two),
+                                                              difference)
 
     def realise(self, builds: Sequence[Build], build_args: tuple[str, ...],
                 gots: dict[SiteRun, list[Hash]], *, retried: bool = False) -> None:
@@ -100,10 +149,11 @@ class Builder:
             return
         failures = {f.path: f for f in mismatch.parse_failures(result.stdout)}
         refusals = {r.path: r for r in mismatch.parse_refusals(result.stdout)}
+        named = mismatch.parse_named_refusals(result.stdout)
         unbuildable = mismatch.parse_unbuildable(result.stdout)
         mismatches = mismatch.parse_mismatches(result.stdout)
         untried = _untried(builds, unbuildable, {m.path for m in mismatches} | set(failures)
-                           | set(refusals))
+                           | set(refusals) | {b.drv.path for b in builds if b.drv.name in named})
         if untried:  # built on their own, not reported below
             self.count -= len(untried)
             self.realise(untried, build_args, gots)
@@ -115,7 +165,9 @@ class Builder:
                 outside.append(self._outside_message(mismatched))
                 continue
             found.add(build.drv.path)
-            gots[build.run].append(mismatched.got)
+            self._built.append((build, mismatched.got))
+            if not build.twin:  # a twin's got: is only compared (_read_outputs)
+                gots[build.run].append(mismatched.got)
         for path, build in by_path.items():
             run = build.run
             if path in found or run.status.done:
@@ -127,7 +179,10 @@ class Builder:
                          "`build-args` with a builder in fodhash.toml, or import its results "
                          "from a machine that can (fodhash cache import / fodhash apply)")
             elif path in refusals:  # Nix 2.26: refused before the hash check: no got: to write
-                self.set(run, Status.FAILED, _refusal_message(path, refusals[path]))
+                self.set(run, Status.REFERENCES, _refusal_message(path, refusals[path]))
+                self._built.append((build, None))
+            elif build.drv.name in named:  # a flat FOD: its file was left at its own path
+                self.set(run, Status.REFERENCES, references.flat_message(build.drv))
             elif path in failures:
                 log = calls.build_log(path)
                 message = f"the builder failed: {failures[path].message}"
@@ -178,6 +233,16 @@ def _own_paths(builds: Sequence[Build], build_args: Callable[[SiteRun], tuple[st
     copied = namesakes.copies([b.drv for b in later], timeout)
     return [Build(copied[b.drv.path], b.run) if b in later and b.drv.path in copied else b
             for b in builds]
+
+
+def _with_twins(builds: Sequence[Build], build_args: Callable[[SiteRun], tuple[str, ...]],
+                timeout: float | None) -> list[Build]:
+    """The builds, and beside each a twin: a copy of it with another declared hash, hence
+    another output path, so that both build at once (fodhash.protocol.reproducible)."""
+    local = [b for b in builds if "--store" not in build_args(b.run)]
+    twins = namesakes.copies([b.drv for b in local], timeout, salt=reproducible.SALT)
+    return [*builds, *(Build(twins[b.drv.path], b.run, twin_of=b.drv.path) for b in local
+                       if b.drv.path in twins)]
 
 
 def _untried(builds: Sequence[Build], unbuildable: dict[str, str],

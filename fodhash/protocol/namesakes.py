@@ -47,11 +47,15 @@ map copy spec
 """
 
 
-def declared(fod: Derivation) -> Hash:
-    """The hash a copy of `fod` declares: its algorithm, a digest of its .drv path."""
+SALT = b"fodhash namesake\0"
+
+
+def declared(fod: Derivation, salt: bytes = SALT) -> Hash:
+    """The hash a copy of `fod` declares: its algorithm, a digest of its .drv path (and of
+    `salt`, which tells apart copies made for different reasons: --reproducible's twin)."""
     assert fod.output_hash is not None
     algo = fod.output_hash.algo
-    return Hash(algo, hashlib.new(str(algo), b"fodhash namesake\0" + fod.path.encode()).digest())
+    return Hash(algo, hashlib.new(str(algo), salt + fod.path.encode()).digest())
 
 
 def copyable(fod: Derivation) -> bool:
@@ -59,23 +63,24 @@ def copyable(fod: Derivation) -> bool:
             and not _UNCOPIED & set(fod.env))
 
 
-def _spec(fod: Derivation) -> dict[str, object]:
+def _spec(fod: Derivation, salt: bytes) -> dict[str, object]:
     context: dict[str, object] = {d: {"outputs": list(outputs)} for d, outputs in fod.input_outputs}
     context |= {s: {"path": True} for s in fod.input_srcs}
     env = {k: v for k, v in fod.env.items() if k not in _OWN}
-    env["outputHash"] = declared(fod).sri
+    env["outputHash"] = declared(fod, salt).sri
     return {"name": fod.name, "system": fod.system, "builder": fod.builder,
             "args": list(fod.args), "env": env, "context": context}
 
 
-def copies(fods: Sequence[Derivation], timeout: float | None = None) -> dict[str, Derivation]:
+def copies(fods: Sequence[Derivation], timeout: float | None = None,
+           salt: bytes = SALT) -> dict[str, Derivation]:
     """Each FOD's .drv path -> its copy, for the FODs Nix copied faithfully (the others
     keep sharing their path, and build in lanes)."""
     chosen = [f for f in fods if copyable(f)]
     if not chosen:
         return {}
     with tempfile.TemporaryDirectory(prefix="fodhash-namesakes-") as folder:
-        (Path(folder) / "namesakes.json").write_text(json.dumps([_spec(f) for f in chosen]))
+        (Path(folder) / "namesakes.json").write_text(json.dumps([_spec(f, salt) for f in chosen]))
         (Path(folder) / "namesakes.nix").write_text(_EXPRESSION)
         result = process.run(["nix-instantiate", str(Path(folder) / "namesakes.nix")],
                              timeout=timeout)
@@ -87,7 +92,7 @@ def copies(fods: Sequence[Derivation], timeout: float | None = None) -> dict[str
     found: dict[str, Derivation] = {}
     for fod, path in zip(chosen, paths, strict=True):
         copy = read_drv(path)
-        if copy.normal_form() == fod.normal_form() and copy.output_hash == declared(fod) \
+        if copy.normal_form() == fod.normal_form() and copy.output_hash == declared(fod, salt) \
                 and copy.recursive == fod.recursive:
             found[fod.path] = copy
     return found

@@ -12,10 +12,11 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from fodhash.cache.export import Entry
-from fodhash.cache.store import Results, key_for
+from fodhash.cache.store import ResultCache, Results, key_for
 from fodhash.hashes.encoding import Hash
 from fodhash.nix import calls
 from fodhash.nix.derivations import Derivation
+from fodhash.protocol import drift
 from fodhash.protocol.state import FROM_CACHE, SiteRun, Status
 
 Graph = dict[str, Derivation]
@@ -50,11 +51,63 @@ class Lookups:
                 unbuilt.append(run)
                 continue
             run.new = values.pop()
+            self.explain(run, graph)
+            self.remember(run, graph)
             if run.new == run.site.current:  # already true: the cache confirms it
                 set_status(run, Status.OK, FROM_CACHE)
             else:
                 set_status(run, Status.CACHED)
         return unbuilt
+
+    def earlier(self, run: SiteRun) -> Entry | None:
+        """An entry the cache holds for one of the site's FODs (the very same derivation)
+        with another hash than this run built: proof the FOD is not reproducible. Asked
+        even with --no-cache: a lookup skipped is not a fact forgotten."""
+        cache = self._behind()
+        if cache is None or run.new is None:
+            return None
+        for key in run.keys:
+            entry = cache.get(key)
+            if entry is not None and entry.hash != run.new:
+                return entry
+        return None
+
+    def _behind(self) -> Results | None:
+        """The cache itself, even where this run's own results stand in front of it and hide
+        it (fodhash.run.sessions.ThisRun, under --no-cache): what the cache knows is
+        evidence even when it may not answer."""
+        backing = getattr(self.cache, "backing", None)
+        return backing if backing is not None else self.cache
+
+    def _forms_cache(self) -> ResultCache | None:
+        cache = self._behind()
+        return cache if isinstance(cache, ResultCache) else None
+
+    @staticmethod
+    def _site_id(run: SiteRun, graph: Graph) -> str:
+        system = graph[run.drvs[0]].system if run.drvs else ""
+        return f"{run.site.file}\0{run.site.attrpath}\0{system}"
+
+    def remember(self, run: SiteRun, graph: Graph) -> None:
+        """Keep the form of the site's FODs for its verified hash (`new`)."""
+        cache = self._forms_cache()
+        if cache is None or run.new is None or not run.drvs:
+            return
+        cache.keep_forms(self._site_id(run, graph), run.new.sri,
+                         [drift.form(graph[p]) for p in run.drvs], time.time())
+
+    def explain(self, run: SiteRun, graph: Graph) -> None:
+        """A stale site: what changed in its FODs since the hash its literal holds was
+        verified (`changed`), if this cache kept their form then."""
+        cache = self._forms_cache()
+        current = run.site.current
+        if cache is None or current is None or run.new == current or not run.drvs:
+            return
+        kept = cache.forms(self._site_id(run, graph)).get(current.sri)
+        if not isinstance(kept, dict) or not isinstance(kept.get("forms"), list):
+            return
+        run.changed = drift.changes(kept["forms"], [drift.form(graph[p]) for p in run.drvs])
+        run.verified = float(kept.get("time", 0)) or None
 
     def store(self, run: SiteRun, graph: Graph) -> None:
         if self.cache is None or run.new is None:

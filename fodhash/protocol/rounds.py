@@ -38,11 +38,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from fodhash.cache.export import Entry
 from fodhash.cache.store import Results
 from fodhash.config import Target
 from fodhash.errors import FodhashError
 from fodhash.files.patch import Document, Span, apply_edits, deferred_signals
 from fodhash.hashes.encoding import Hash
+from fodhash.nix import calls
 from fodhash.nix.calls import EvaluationError, merge, merge_group
 from fodhash.nix.derivations import Derivation
 from fodhash.nix.process import RESTORED, NixTimeout
@@ -111,7 +113,8 @@ class Resolver:
         self.evaluations = 0
         self.rounds = 0
         self.builder = Builder(jobs=options.jobs, events=self.events, set_status=self._set,
-                               remaining=self._remaining, known=self.known)
+                               remaining=self._remaining, known=self.known,
+                               reproducible=options.reproducible)
 
     # ---- files and Nix ------------------------------------------------------------------
 
@@ -456,8 +459,27 @@ class Resolver:
                           + ", ".join(g.sri for g in values))
                 continue
             run.new = values[0]
-            self.lookups.store(run, graph)
-            self._set(run, Status.OK if run.site.current == run.new else Status.UPDATED)
+            if run in self.builder.differences:
+                self._set(run, Status.NONDETERMINISTIC, self.builder.differences[run])
+                continue
+            referencing = self.builder.references.get(run)
+            if referencing is not None and not self.options.allow_references:
+                self._set(run, Status.REFERENCES, referencing)
+                continue
+            earlier = self.lookups.earlier(run)
+            if earlier is not None:  # the same derivation, another hash: never `stale`
+                self._set(run, Status.NONDETERMINISTIC,
+                          nondeterministic(run, earlier, calls.version()))
+                continue
+            if referencing is None:  # a hash tied to store paths is never confirmed later
+                self.lookups.explain(run, graph)
+                self.lookups.store(run, graph)
+                self.lookups.remember(run, graph)
+            notes = [f"written with --allow-references: {referencing}"] if referencing else []
+            if run in self.builder.once:
+                notes.append(ONCE)
+            self._set(run, Status.OK if run.site.current == run.new else Status.UPDATED,
+                      "\n".join(notes))
 
     def _unchanged(self) -> bool:
         """The fast path for a repository where nothing changed since the last run: one
@@ -503,7 +525,7 @@ class Resolver:
     def _stop_dependents(self, pending: list[SiteRun]) -> None:
         """A site waiting for one that failed (or stays unknown) cannot be resolved either."""
         for run in pending:
-            blocked = [u for u in run.upstream if u.status in (Status.FAILED, Status.UNKNOWN)]
+            blocked = [u for u in run.upstream if u.status.refused or u.status is Status.UNKNOWN]
             if run.status is Status.WAITING and blocked:
                 names = ", ".join(str(u.site) for u in blocked)
                 status = Status.UNKNOWN if all(u.status is Status.UNKNOWN for u in blocked) \
@@ -523,6 +545,32 @@ class Resolver:
                     self.prepare()
                 for doc in docs:
                     doc.write({})
+
+
+# --reproducible, for a FOD namesakes.copies could not copy faithfully.
+ONCE = ("built once, not twice: its derivation cannot be copied faithfully (structured "
+        "attributes, several outputs, or builds in another store), so --reproducible proves "
+        "nothing for it")
+
+
+def nondeterministic(run: SiteRun, earlier: Entry, nix_version: str) -> str:
+    """Why a site whose FOD built to another hash than the cache holds for it is not stale."""
+    assert run.new is not None
+    # Another Nix can hash the same download differently (Nix's own git NAR change).
+    other = (f" The cache's hash was computed by Nix {earlier.nix_version}, this one by Nix "
+             f"{nix_version}: if the FOD fetches with Nix itself (builtins.fetchGit, "
+             "fetchTree), that change may be Nix's, not the FOD's.") \
+        if earlier.nix_version != nix_version else ""
+    return (f"its FOD is not reproducible: this build gave {run.new.sri} ({_when(time.time())}), "
+            f"and the cache holds {earlier.hash.sri} for the very same derivation (seen "
+            f"{_when(earlier.time)}, Nix {earlier.nix_version}); whichever is written, the next "
+            "build may differ again. Make the output deterministic (no timestamp, no .git "
+            "folder, no unordered cache index), then `fodhash check --reproducible` proves it"
+            + other)
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def _is_fake(drv: Derivation) -> bool:

@@ -23,6 +23,11 @@ class Status(enum.StrEnum):
     SKIPPED = "skipped"  # not evaluated on this platform
     UNKNOWN = "unknown"  # not computable here (no machine builds its system, builds off) nor cached
     FAILED = "failed"
+    # Built, and its true hash is known, but not written: two builds of the very same
+    # derivation gave two hashes (its output is not reproducible)...
+    NONDETERMINISTIC = "nondeterministic"
+    # ... or its output references store paths (docs/why.md).
+    REFERENCES = "references"
 
     @property
     def resolved(self) -> bool:
@@ -32,7 +37,12 @@ class Status(enum.StrEnum):
     @property
     def done(self) -> bool:
         return self in (Status.UPDATED, Status.CACHED, Status.OK, Status.SKIPPED, Status.UNKNOWN,
-                        Status.FAILED)
+                        Status.FAILED, Status.NONDETERMINISTIC, Status.REFERENCES)
+
+    @property
+    def refused(self) -> bool:
+        """Its hash is not written for a fault of its FOD that a person must fix."""
+        return self in (Status.FAILED, Status.NONDETERMINISTIC, Status.REFERENCES)
 
 
 FROM_CACHE = "from the cache"  # the message of an `ok` site the result cache confirmed
@@ -71,6 +81,10 @@ class SiteRun:
     # build silently). Kept only if some selected site's FOD does consume it.
     extra: bool = False
     pin: str | None = None  # for an evaluation-time pin: what Nix downloaded (its URL)
+    # Stale: what changed in its FODs since the hash its literal holds was verified here
+    # (fodhash.protocol.drift), and when that was (unix time).
+    changed: list[str] = field(default_factory=list)
+    verified: float | None = None
 
     @property
     def sentinel(self) -> Hash:
@@ -107,6 +121,10 @@ class Options:
     build: bool = True  # False: only the cache answers (fodhash check --cached-only)
     apply: bool = True  # False: files end with their original bytes (check, --dry-run)
     checking: bool = False  # progress speaks of verdicts (stale, ok), not of edits
+    # Write the hash of a FOD whose output references store paths (Nix 2.8 accepts it).
+    allow_references: bool = False
+    # Build each FOD twice at once and compare (implies no cache lookup: a proof is a build).
+    reproducible: bool = False
 
 
 class _Silent:

@@ -24,6 +24,8 @@ STYLES = {
     Status.SKIPPED: "dim",
     Status.UNKNOWN: "yellow",
     Status.FAILED: "bold red",
+    Status.NONDETERMINISTIC: "bold red",
+    Status.REFERENCES: "bold red",
 }
 
 
@@ -39,7 +41,7 @@ def label(run: SiteRun, checking: bool) -> str:
     check, is an entry of a system-keyed attrset that this platform does not need: no
     verdict."""
     status = run.status
-    if not checking or not status.done:
+    if not checking or not status.done or status in (Status.NONDETERMINISTIC, Status.REFERENCES):
         return str(status)
     if status.resolved and run.new is not None:
         if run.site.is_missing:

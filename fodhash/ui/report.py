@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, TypedDict
@@ -33,6 +34,7 @@ class SiteJSON(TypedDict):
     seconds: float
     message: str
     keys: list[str]
+    changed: list[str]
 
 
 Row = tuple[str, SiteRun]  # the system a session evaluated for ("" for the only, local one)
@@ -54,6 +56,7 @@ def site_json(system: str, run: SiteRun, root: Path) -> SiteJSON:
         "seconds": round(run.seconds, 3),
         "message": run.message,
         "keys": run.keys,
+        "changed": run.changed,
     }
 
 
@@ -74,6 +77,25 @@ def document(rows: list[Row], root: Path, *, system: str, nix_version: str,
     }
 
 
+def changed_lines(run: SiteRun) -> list[str]:
+    """What changed in a stale site's FOD since its old hash was verified: one line each."""
+    if not run.changed:
+        return []
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run.verified)) if run.verified \
+        else "it was verified"
+    return [f"  changed since {when}:"] + [f"    {line}" for line in run.changed]
+
+
+def drift(console: Console, rows: list[Row], root: Path) -> None:
+    """Under the table: for each updated site, why its hash changed, if the cache knows."""
+    for _, run in rows:
+        if lines := changed_lines(run):
+            console.print(f"{relative(run.site.file, root)}:{run.site.line}: "
+                          f"{run.site.attrpath}:", markup=False, highlight=False)
+            for line in lines:
+                console.print(line, markup=False, highlight=False)
+
+
 DRY_RUN = "dry run: no file was written"
 
 
@@ -89,7 +111,7 @@ def summary(statuses: list[str], stats: dict[str, int], *, dry_run: bool = False
 def note(run: SiteRun) -> str:
     """A table row's note: why a site was skipped or is unknown, `from the cache` for one the
     cache confirmed; a failure's message follows the table."""
-    if run.status is Status.FAILED:
+    if run.status.refused:
         return "see below"
     return run.message.split("\n", 1)[0]
 
@@ -160,8 +182,8 @@ def table(console: Console, rows: list[Row], root: Path, *, title: str | None = 
         grid.add_row(*cells, *(note(run),) * notes, styles={status: STYLES[run.status]})
     grid.print(console)
     for _, run in rows:
-        if run.status is Status.FAILED:
-            console.print(f"[bold red]failed[/] {escape(run.target)}: {escape(str(run.site))} "
+        if run.status.refused:
+            console.print(f"[bold red]{run.status}[/] {escape(run.target)}: {escape(str(run.site))} "
                           f"({escape(relative(run.site.file, root))}:{run.site.line})")
             console.print(run.message, markup=False, highlight=False)
 

@@ -20,6 +20,7 @@ from fodhash.nix.mismatch import (
     Refusal,
     parse_failures,
     parse_mismatches,
+    parse_named_refusals,
     parse_pin_mismatches,
     parse_refusals,
     parse_unbuildable,
@@ -752,6 +753,9 @@ MODERN_CASES = [
     # ... and refuses the FOD once its hash is that got:.
     one("2.34", "nix-store-realise-fod-references-store-path-true-hash",
         Parsed(refusals=[Refusal(REFS_TRUE, 1, LOCK)])),
+    # A flat FOD: refused by name only, no .drv path, no got: (parse_named_refusals, below).
+    one("2.26", "nix-store-realise-flat-fod-references", Parsed()),
+    one("2.34", "nix-store-realise-flat-fod-references", Parsed()),
     # The darwin FOD: 2.26 "a 'aarch64-darwin' with features {} is required to build" (and it
     # stops there, exit 1, mn-one unbuilt), 2.34 "Cannot build ... Reason: platform mismatch /
     # Required system: 'aarch64-darwin'" after building mn-one.
@@ -1050,3 +1054,13 @@ def test_pin_mismatch_in_a_ci_log() -> None:
     logged = "\n".join(f"2026-12-03T04:00:00.1234567Z {line.strip()}" for line in text.splitlines())
     [pin] = parse_pin_mismatches(logged)
     assert pin.hashes == (WRONG, TREE)
+
+
+@pytest.mark.parametrize(("name", "fod"), [
+    ("nix-2.26-nix-store-realise-flat-fod-references.txt", "refsflat19-1796267817"),
+    ("nix-2.34-nix-store-realise-flat-fod-references.txt", "refsflat19-1796267818"),
+])
+def test_a_flat_fod_refused_is_named(name: str, fod: str) -> None:
+    assert parse_named_refusals(transcript(name)) == {fod}
+    assert parse_named_refusals(transcript("nix-2.34-nix-store-realise-keep-going.txt")) == set()
+

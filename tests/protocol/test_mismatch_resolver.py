@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from helpers import TRANSCRIPTS, fodhash, fods_of, snapshot
+from helpers import TRANSCRIPTS, fodhash, snapshot
 
 from fodhash.hashes.encoding import Algo, Hash
 from fodhash.hashes.fakes import fake
 from fodhash.nix import process
 from fodhash.nix.derivations import Derivation
-from fodhash.nix.mismatch import parse_mismatches, parse_refusals
 from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.state import SiteRun, Status, silent
 from fodhash.sites.nix_file import locate_in_bytes
@@ -79,7 +77,7 @@ def test_a_refused_fod_fails_naming_it_the_path_and_the_fix(monkeypatch: pytest.
                                                            name: str, path: str) -> None:
     fakes, gots = realise_recorded(monkeypatch, name, [path])
     run = fakes[path]
-    assert run.status is Status.FAILED
+    assert run.status is Status.REFERENCES
     assert not gots
     fod = path.split("-", 1)[-1].removesuffix(".drv")
     assert run.message.startswith(f"Nix refuses FOD {fod!r} ({path}): its output references "
@@ -87,6 +85,24 @@ def test_a_refused_fod_fails_naming_it_the_path_and_the_fix(monkeypatch: pytest.
     assert "must contain no store path: not in a file's contents, a file's name" in run.message
     assert "`cp ${./lock} $out/lock`, not `cp ${./lock} $out/`" in run.message
     assert "builder failed" not in run.message
+
+
+@pytest.mark.parametrize(("name", "path"), [
+    ("nix-2.26-nix-store-realise-flat-fod-references.txt",
+     "/nix/store/0ixd3q7jpnbf6dmy8csb8zzx96pl7s0x-refsflat19-1796267817.drv"),
+    ("nix-2.34-nix-store-realise-flat-fod-references.txt",
+     "/nix/store/9y6kw7cp7mvzpmaz27mjkgh94ibmy9xl-refsflat19-1796267818.drv"),
+])
+def test_a_flat_fod_refused_by_name_is_references(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                  path: str) -> None:
+    """Nix names a flat FOD it refuses by its name alone, with no got: the same verdict."""
+    fakes, gots = realise_recorded(monkeypatch, name, [path])
+    run = fakes[path]
+    assert run.status is Status.REFERENCES, run.message
+    assert not gots
+    fod = path.split("-", 1)[-1].removesuffix(".drv")
+    assert run.message.startswith(f"the output of FOD {fod!r} (a flat file) holds "), run.message
+    assert "remove-references-to" in run.message
 
 
 def test_nix_2_34_reports_the_mismatch_of_such_a_fod(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,30 +183,16 @@ FIXTURE = "references-store-path.nix"
 
 @pytest.mark.nix
 def test_update_a_fod_whose_output_references_a_store_path(shapes: Path) -> None:
-    """Nix that refuses the FOD (2.26): the site fails, named with the path it references, and
-    no file changes. Nix that builds it (2.8): the site resolves, and Nix accepts the hash.
-    Nix 2.34 reports the fake's mismatch and refuses only the build with the true hash, which
-    fodhash does not run: it writes the hash (a known gap, xfail)."""
+    """The same verdict on every Nix: Nix 2.26 refuses the FOD before it checks the hash,
+    2.34 reports the fake's mismatch and refuses only the build with the true hash, 2.8
+    accepts it. fodhash reads the output each registered: `references`, the path named with
+    the file that holds it, no file changed (once an xfail on 2.34: fodhash wrote the hash)."""
     before = snapshot(shapes)
     result = fodhash("update", FIXTURE, "--json", cwd=shapes)
     [site] = json.loads(result.stdout)["sites"]
-    if site["status"] == "failed":
-        assert result.returncode == 1
-        assert site["message"].startswith("Nix refuses FOD 'npm-deps-with-lock' (/nix/store/")
-        assert re.search(r"references the store path /nix/store/[0-9a-z]{32}-package-lock\.json",
-                         site["message"]), site["message"]
-        assert snapshot(shapes) == before
-        return
-    assert result.returncode == 0, result.stderr
-    assert site["status"] == "updated"
-    assert snapshot(shapes) != before
-    [drv] = fods_of(shapes / FIXTURE)
-    built = subprocess.run(["nix-store", "--realise", drv], capture_output=True, text=True,
-                           check=False)
-    output = built.stdout + built.stderr
-    if parse_refusals(output):
-        # Nix 2.34 checked the fake's hash first and printed the mismatch; only this build, with
-        # the true hash, shows the refusal. fodhash does not rebuild with what it writes.
-        pytest.xfail("this Nix refuses the FOD only once its hash is right; fodhash wrote it")
-    assert built.returncode == 0, output
-    assert parse_mismatches(output) == []
+    assert result.returncode == 1, result.stderr
+    assert site["status"] == "references", site
+    assert site["message"].startswith("the output of FOD 'npm-deps-with-lock' (/nix/store/"), site
+    assert re.search(r"\n  /nix/store/([0-9a-z]{32})-package-lock\.json \(in \1-package-lock"
+                     r"\.json\)\n", site["message"]), site["message"]
+    assert snapshot(shapes) == before
