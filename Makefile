@@ -12,7 +12,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # first retries cache.nixos.org for 5 s. A NIX_CONFIG of your own wins.
 export NIX_CONFIG ?= substituters =
 
-.PHONY: run test test-nix-versions bench bench-quick lint setup packages nix compile clean tag lock
+.PHONY: run test test-nix-versions bench bench-quick lint setup packages nix compile clean tag lock help-screens
 
 setup: $(VENV)/.installed packages $(ACTIONLINT) compile
 
@@ -107,6 +107,11 @@ tag:
 	@git diff --quiet HEAD || { echo "commit first: the tag names the commit"; exit 1; }
 	git tag -a v$(VERSION) -m "fodhash v$(VERSION)"
 	@echo "tagged v$(VERSION); publish it with: git push origin v$(VERSION)"
+
+# fodhash/ui/screens.py anew from the commands of fodhash/cli.py: after changing any help text
+# (tests/ui/test_screens.py fails until then).
+help-screens: $(VENV)/.installed
+	$(BIN)/python -c 'from pathlib import Path; from fodhash.cli import write_help_screens; write_help_screens(Path("fodhash/ui/screens.py"))'
 
 clean:
 	rm -rf $(VENV) scratch .pytest_cache

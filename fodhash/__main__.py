@@ -1,5 +1,5 @@
 """`python -m fodhash`."""
 
-from fodhash.cli import main
+from fodhash.entry import main
 
 main()

@@ -6,20 +6,15 @@ import signal
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from fodhash import version as installed_version
 from fodhash.errors import UsageError
 from fodhash.ui import help
-from fodhash.ui.boundary import (
-    STOP_SIGNALS,
-    console,
-    guarded,
-    install_stop_handlers,
-    stopped_exit_code,
-)
+from fodhash.ui.boundary import console, guarded, stopped_exit_code
+from fodhash.ui.stop import STOP_SIGNALS, install_stop_handlers
 
 # Each command imports what it runs when it runs: `--version`, `--help` and the completion
 # scripts pay for typer alone (docs/performance.md, "Start-up").
@@ -419,3 +414,39 @@ def main() -> None:
     # the exit code and its message are settled once.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     raise SystemExit(stopped_exit_code(code))
+
+
+# The help screens fodhash.entry prints without loading typer (fodhash/ui/screens.py): made
+# from the commands above by `make help-screens`; tests/ui/test_screens.py fails when they
+# differ from what typer prints.
+SCREENS_WIDTH = 78  # click's formatter: 80 columns at most, less 2 (the width of any terminal >= 80)
+
+
+def help_screens() -> dict[str, str]:
+    """Every command's `--help` as typer prints it at SCREENS_WIDTH, keyed by the words
+    before `--help` ("" for `fodhash --help`, "cache export" for `fodhash cache export`)."""
+    screens: dict[str, str] = {}
+
+    def walk(command: Any, ctx: typer.Context, words: list[str]) -> None:
+        screens[" ".join(words)] = command.get_help(ctx) + "\n"  # click.echo's newline
+        if isinstance(command, typer.core.TyperGroup):  # the click it vendors has no public name
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                if sub is not None and not sub.hidden:
+                    walk(sub, typer.Context(sub, info_name=name, parent=ctx), [*words, name])
+
+    root = typer.main.get_command(app)
+    walk(root, typer.Context(root, info_name="fodhash", terminal_width=SCREENS_WIDTH), [])
+    return screens
+
+
+def write_help_screens(path: Path) -> None:
+    lines = ['"""Every `fodhash ... --help` screen, made by `make help-screens` from fodhash.cli',
+             "(help_screens): fodhash.entry prints them without loading typer. Do not edit.", '"""',
+             "", "SCREENS: dict[str, str] = {"]
+    for words, text in help_screens().items():
+        lines.append(f"    {words!r}: (")
+        lines += [f"        {line!r}" for line in text.splitlines(keepends=True)]
+        lines.append("    ),")
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

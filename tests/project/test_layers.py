@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "fodhash.run": 8,
     "fodhash.commands": 9,
     "fodhash.cli": 10,
+    "fodhash.entry": 10,
     "fodhash.__main__": 10,
 }
 

@@ -1,0 +1,67 @@
+"""The `fodhash` command: stop handlers first, then the answers that need no command line
+library, then fodhash.cli.
+
+`fodhash --version` and `--help` run on every hook install and in every CI log, and typer
+alone takes longer to import than the 0.05 s over Python's own start-up they may cost
+(docs/performance.md, "Start-up"). So this module imports nothing but the stop handlers:
+`--version` reads the version beside the package, a help screen of a terminal at least
+80 columns wide (click's formatter is never wider) comes from fodhash/ui/screens.py, made
+from fodhash.cli by typer itself and tested equal to what it prints. Everything else,
+narrower terminals and shell completion included, goes to fodhash.cli.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from fodhash.ui.stop import install_stop_handlers, state
+
+_COMPLETION = "_FODHASH_COMPLETE"  # typer's completion protocol: always fodhash.cli
+
+
+def _columns() -> int:
+    """The terminal's width as click's formatter finds it (shutil.get_terminal_size, without
+    importing shutil): $COLUMNS, else the terminal of stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def answer(args: list[str]) -> str | None:
+    """What fodhash prints for these arguments when that needs no command line library; None
+    for everything else."""
+    if _COMPLETION in os.environ:
+        return None
+    if args == ["--version"]:
+        from fodhash import version  # noqa: PLC0415
+
+        return f"fodhash {version()}\n"
+    if args[-1:] == ["--help"] and _columns() >= 80:
+        from fodhash.ui.screens import SCREENS  # noqa: PLC0415
+
+        return SCREENS.get(" ".join(args[:-1]))
+    return None
+
+
+def main() -> None:
+    install_stop_handlers()  # before the imports below: a stop while they load exits 130
+    text = answer(sys.argv[1:])
+    if text is None:
+        from fodhash import cli  # noqa: PLC0415
+
+        cli.main()
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    if state.signal is not None:  # stopped while answering: exit 130 and its message, as ever
+        from fodhash.ui.boundary import stopped_exit_code  # noqa: PLC0415
+
+        raise SystemExit(stopped_exit_code(0))
