@@ -135,6 +135,14 @@ def _repository(cfg: config.Config, no_wait: bool, *,
                       say=lambda text: err.print(text, markup=False, highlight=False))
 
 
+def _ahead(chosen: list[config.Target], cfg: config.Config, platform: list[str] | None,
+           use_cache: bool) -> AbstractContextManager[None]:
+    """Nix evaluating the targets as they are while the command loads (fodhash.run.ahead)."""
+    from fodhash.run import ahead
+
+    return ahead.evaluating(chosen, cfg, platform or [], use_cache=use_cache)
+
+
 ReproducibleOption = Annotated[bool, typer.Option(
     "--reproducible",
     help="Build every FOD twice at once and compare: a FOD whose two builds differ is "
@@ -176,12 +184,7 @@ def update_command(
              "accepts it: 2.8; 2.26 and later refuse it).")] = False,
 ) -> None:
     """Replace every stale hash of the targets with its true hash, computed by Nix builds."""
-    from fodhash.commands import update
-    from fodhash.protocol.state import Options
-
     cfg, chosen = _targets(config_path, targets, all_targets)
-    options = Options(jobs=jobs, timeout=timeout, use_cache=not (no_cache or reproducible),
-                      allow_references=allow_references, reproducible=reproducible)
     if split_platforms and (dry_run or as_json or commit or patch):
         raise UsageError("--split-platforms does not combine with --dry-run, --json, "
                          "--commit or --patch")
@@ -189,7 +192,13 @@ def update_command(
         raise UsageError("--dry-run changes nothing: it does not combine with --commit or --patch")
     if commit and patch:
         raise UsageError("--commit changes the files, --patch leaves them: choose one")
-    with _repository(cfg, no_wait) as place:
+    use_cache = not (no_cache or reproducible)
+    with _repository(cfg, no_wait) as place, _ahead(chosen, cfg, platform, use_cache):
+        from fodhash.commands import update
+        from fodhash.protocol.state import Options
+
+        options = Options(jobs=jobs, timeout=timeout, use_cache=use_cache,
+                          allow_references=allow_references, reproducible=reproducible)
         if split_platforms:
             code = update.split_platforms(chosen, cfg, out=console(), err=console(stderr=True),
                                           systems=platform or [], options=options, place=place)
@@ -222,16 +231,16 @@ def check_command(
     reproducible: ReproducibleOption = False,
 ) -> None:
     """Verify every hash against its true value; change no file. Exit 1 if any is stale."""
-    from fodhash.commands import check
-    from fodhash.protocol.state import Options
-
     if (no_cache or reproducible) and cached_only:
         raise UsageError("--cached-only excludes --no-cache and --reproducible (both build)")
     cfg, chosen = _targets(config_path, targets, all_targets)
-    with _repository(cfg, no_wait) as place:
+    use_cache = not (no_cache or reproducible)
+    with _repository(cfg, no_wait) as place, _ahead(chosen, cfg, platform, use_cache):
+        from fodhash.commands import check
+        from fodhash.protocol.state import Options
+
         code = check.check(chosen, cfg, out=console(), err=console(stderr=True), place=place,
-                           options=Options(jobs=jobs, timeout=timeout,
-                                           use_cache=not (no_cache or reproducible),
+                           options=Options(jobs=jobs, timeout=timeout, use_cache=use_cache,
                                            build=not cached_only, reproducible=reproducible),
                            strict=strict, as_json=as_json, export=export,
                            systems=platform or [])

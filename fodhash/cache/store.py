@@ -23,11 +23,10 @@ import diskcache  # type: ignore[import-untyped]
 
 from fodhash.cache.export import Entry, entry_problem, parse_entry, read_file, write_export
 from fodhash.errors import FodhashError, UsageError
-from fodhash.files.dirs import cache_dir
+from fodhash.files.dirs import DATABASE, cache_dir
 from fodhash.nix.derivations import Derivation
 
 log = logging.getLogger(__name__)
-DATABASE = "cache.db"  # diskcache's SQLite file in the cache folder
 FORMS_VERSION = 1  # of the form records (ResultCache.forms)
 FORMS_KEPT = 4  # hashes per site whose forms are kept
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+DATABASE = "cache.db"  # diskcache's SQLite file in the cache folder (fodhash.cache.store)
+
 
 def cache_dir() -> Path:
     """$FODHASH_CACHE_DIR, else $XDG_CACHE_HOME/fodhash, else ~/.cache/fodhash."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from fodhash.errors import NixError
 from fodhash.nix import facts
 from fodhash.nix.mismatch import PinMismatch, parse_pin_mismatches, strip_ansi
-from fodhash.nix.process import ProcessResult, run, stream
+from fodhash.nix.process import ProcessResult, Started, run, start, stream
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,37 @@ class EvaluationError(NixError):
         self.pins: list[PinMismatch] = parse_pin_mismatches(output)
 
 
+# Instantiations started ahead (fodhash.run.ahead): Nix evaluates the files as they are
+# while fodhash still loads and reads the sites; the fast path takes the result
+# (instantiate(..., ahead=True)). Only the files as they are: the protocol discards every
+# one left before it writes a byte (discard_ahead), so no later evaluation of the same
+# files, changed, can be answered by one started before the change.
+_ahead: dict[Instantiation, Started] = {}
+
+
+def start_ahead(whats: Sequence[Instantiation]) -> None:
+    for what in whats:
+        if what not in _ahead:
+            _ahead[what] = start(what.command(), cwd=what.cwd)
+
+
+def discard_ahead() -> None:
+    """Stop every instantiation started ahead that nothing took."""
+    while _ahead:
+        started = _ahead.popitem()[1]
+        if started.running:
+            log.debug("stopped, not needed: %s", " ".join(started.args))
+        started.stop()
+
+
 def instantiate(what: Instantiation, timeout: float | None = None,
-                env: Mapping[str, str] | None = None) -> list[str]:
+                env: Mapping[str, str] | None = None, *, ahead: bool = False) -> list[str]:
     """Evaluate and write the .drv files, building nothing; the top-level .drv paths.
-    `env`: variables to set for Nix (a fetcher cache of the run's own, say)."""
-    result = run(what.command(), cwd=what.cwd, timeout=timeout, env=env)
+    `env`: variables to set for Nix (a fetcher cache of the run's own, say). `ahead`: take
+    the result of the same instantiation started ahead, if there is one."""
+    started = _ahead.pop(what, None) if ahead and env is None else None
+    result = (started.wait(timeout) if started is not None
+              else run(what.command(), cwd=what.cwd, timeout=timeout, env=env))
     if not result.ok:
         output = strip_ansi(result.stderr or result.stdout)
         missing = _NO_CARGO_HASH.search(output)

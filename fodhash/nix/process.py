@@ -120,22 +120,52 @@ def run(args: Sequence[str], *, cwd: Path | None = None, timeout: float | None =
     builder it started. The environment passes through unchanged (NIX_PATH and the rest),
     with `env` set on top of it.
     """
+    return start(args, cwd=cwd, stdin=stdin is not None, env=env).wait(timeout, stdin)
+
+
+def start(args: Sequence[str], *, cwd: Path | None = None, stdin: bool = False,
+          env: Mapping[str, str] | None = None) -> Started:
+    """Start a command as `run` does and return at once: its result is `wait`'s."""
     argv = (require(args[0]), *args[1:])
     log.debug("run: %s", " ".join(argv))
-    start = time.monotonic()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                             text=True, errors="replace", start_new_session=True,
                             env=None if env is None else {**os.environ, **env})
-    try:
-        stdout, stderr = proc.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop(proc.pid, _popen_exited(proc))
-        raise NixTimeout(timed_out(args, timeout)) from None
-    except BaseException:
-        _stop(proc.pid, _popen_exited(proc))
-        raise
-    return ProcessResult(tuple(args), proc.returncode, stdout, stderr, time.monotonic() - start)
+    return Started(tuple(args), proc, time.monotonic())
+
+
+@dataclass(frozen=True)
+class Started:
+    """A command started by `start`, running until `wait` or `stop`."""
+
+    args: tuple[str, ...]
+    proc: subprocess.Popen[str]
+    began: float
+
+    def wait(self, timeout: float | None = None, stdin: str | None = None) -> ProcessResult:
+        """Its result, once it exits; on a timeout or any interruption it is stopped."""
+        try:
+            stdout, stderr = self.proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise NixTimeout(timed_out(self.args, timeout)) from None
+        except BaseException:
+            self.stop()
+            raise
+        return ProcessResult(self.args, self.proc.returncode, stdout, stderr,
+                             time.monotonic() - self.began)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Stop it and everything it started, if it still runs (as on a timeout)."""
+        if self.proc.poll() is None:
+            _stop(self.proc.pid, _popen_exited(self.proc))
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.communicate(timeout=STOP_GRACE)  # reap it, close its pipes
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}

@@ -46,9 +46,11 @@ class Evaluated:
 
 def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterable[int],
                       timeout: Callable[[], float | None],
-                      env: Mapping[str, str] | None = None) -> list[Evaluated]:
+                      env: Mapping[str, str] | None = None, *,
+                      ahead: bool = False) -> list[Evaluated]:
     """Instantiate the instantiations `indexes` of every tree, all in parallel processes,
-    and read each tree's closure. Errors are kept per instantiation, not raised."""
+    and read each tree's closure. Errors are kept per instantiation, not raised. `ahead`:
+    take what was started ahead (fodhash.nix.calls.start_ahead)."""
     indexes = list(indexes)
     jobs = [(t, i) for t in range(len(trees)) for i in indexes]
     results: dict[tuple[int, int], list[str] | FodhashError] = {}
@@ -56,7 +58,7 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
     def one(job: tuple[int, int]) -> None:
         tree, index = job
         try:
-            results[job] = calls.instantiate(trees[tree][index], timeout(), env)
+            results[job] = calls.instantiate(trees[tree][index], timeout(), env, ahead=ahead)
         except NixTimeout:
             raise  # the whole run is over
         except FodhashError as error:

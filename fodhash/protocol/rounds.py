@@ -181,7 +181,9 @@ class Resolver:
         """Resolve every site; files end with the true hashes or their original bytes."""
         self.events = self.builder.events = events or silent
         try:
-            if self._unchanged():
+            fast = self._unchanged()
+            calls.discard_ahead()  # what the fast path did not take: before the protocol writes
+            if fast:
                 self.rounds = 1
                 self._finish()
                 return self.runs
@@ -491,7 +493,7 @@ class Resolver:
             return False  # a placeholder always needs the protocol
         self.evaluations += 1
         [evaluated] = evaluate.instantiate_trees([self.as_is], range(len(self.as_is)),
-                                                 self._remaining)
+                                                 self._remaining, ahead=True)
         if evaluated.errors:
             return False  # the protocol tells which sites it stops, and why
         verdicts = self.lookups.unchanged(evaluated.graph, self.runs)

@@ -1,0 +1,103 @@
+"""Instantiations started ahead (fodhash.nix.calls.start_ahead, fodhash.run.ahead): Nix
+evaluates the files as they are while fodhash loads; the fast path takes that result once,
+and whatever no one took is stopped. Real Nix."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fodhash.nix import calls
+from fodhash.nix.calls import Instantiation
+
+pytestmark = pytest.mark.nix
+
+STARTED = "run: "  # fodhash.nix.process logs each Nix process it starts, at debug level
+
+
+def _fod(name: str, content: str, sri: str) -> str:
+    return (f'  {name} = derivation {{ name = "{name}"; system = builtins.currentSystem; '
+            f'builder = "/bin/sh"; args = [ "-c" "echo {content} > $out" ]; '
+            f'outputHashMode = "flat"; outputHashAlgo = "sha256"; outputHash = "{sri}"; }};\n')
+
+
+def _sri(content: str) -> str:
+    digest = hashlib.sha256(f"{content}\n".encode()).digest()
+    return "sha256-" + base64.b64encode(digest).decode()
+
+
+def _started(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith(STARTED)]
+
+
+def test_what_was_started_ahead_is_taken_once(tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    file = tmp_path / "default.nix"
+    file.write_text("{\n" + _fod("one", "one", _sri("one")) + "}\n")
+    what = Instantiation(cwd=tmp_path, file=file)
+    caplog.set_level(logging.DEBUG, logger="fodhash")
+    try:
+        calls.start_ahead([what, what])  # asked twice, started once
+        assert len(_started(caplog)) == 1
+        taken = calls.instantiate(what, ahead=True)
+        assert len(_started(caplog)) == 1  # the one started ahead answered
+        assert taken == calls.instantiate(what)  # what a fresh evaluation says
+        assert len(_started(caplog)) == 2
+        calls.instantiate(what, ahead=True)  # nothing left ahead: Nix runs again
+        assert len(_started(caplog)) == 3
+    finally:
+        calls.discard_ahead()
+
+
+def test_an_evaluation_no_one_takes_is_stopped(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    # An evaluation that runs for minutes: only a stop ends it soon.
+    file = tmp_path / "slow.nix"
+    file.write_text("let count = n: if n == 0 then 0 else 1 + count (n - 1);\n"
+                    "in builtins.seq (count 2000000000) {}\n")
+    what = Instantiation(cwd=tmp_path, file=file)
+    caplog.set_level(logging.DEBUG, logger="fodhash")
+    calls.start_ahead([what])
+    calls.discard_ahead()
+    assert any("stopped" in r.getMessage() and str(file) in r.getMessage()
+               for r in caplog.records), caplog.text
+    left = subprocess.run(["pgrep", "-f", str(file)], capture_output=True, text=True,
+                          check=False)
+    assert left.stdout == ""
+
+
+def test_a_warm_run_evaluates_each_entry_point_once(tmp_path: Path) -> None:
+    # The fast path takes the evaluation started ahead: no entry point is evaluated twice;
+    # after a change, the stale site is resolved by the protocol as ever.
+    (tmp_path / "fodhash.toml").write_text('[targets.pkgs]\nfile = "default.nix"\n')
+    file = tmp_path / "default.nix"
+    file.write_text("{\n" + _fod("one", "one", _sri("one")) + _fod("two", "two", _sri("two"))
+                    + "}\n")
+    env = dict(os.environ)
+
+    def fodhash(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fodhash", "-v", *args], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=600, check=False)
+
+    first = fodhash("check", "--all")
+    assert first.returncode == 0, first.stderr
+    warm = fodhash("check", "--all")
+    assert warm.returncode == 0, warm.stderr
+    instantiations = [line for line in warm.stderr.splitlines()
+                      if line.startswith("fodhash: run: ") and "nix-instantiate" in line
+                      and "--eval" not in line]
+    assert len(instantiations) == 1, warm.stderr
+    assert "2 ok; 1 evaluation, 0 FOD build(s)" in warm.stderr
+
+    file.write_text(file.read_text().replace(_sri("two"), _sri("stale")))
+    update = fodhash("update", "--all")
+    assert update.returncode == 0, update.stderr
+    assert _sri("two") in file.read_text()
+    assert _sri("stale") not in file.read_text()
