@@ -130,9 +130,11 @@ def _repository(cfg: config.Config, no_wait: bool, *,
     """The repository's lock and place (fodhash.files.place) for this command."""
     from fodhash.files.place import open_place
 
-    err = console(stderr=True)
+    # The console only when there is something to say ("waiting for ..."): rich loads while
+    # Nix evaluates ahead (fodhash.run.ahead), not before it starts.
     return open_place(cfg.root, wait=not no_wait, copy=copy,
-                      say=lambda text: err.print(text, markup=False, highlight=False))
+                      say=lambda text: console(stderr=True).print(text, markup=False,
+                                                                  highlight=False))
 
 
 def _ahead(chosen: list[config.Target], cfg: config.Config, platform: list[str] | None,

@@ -14,10 +14,26 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import takewhile
-from typing import Any
+from typing import Any, cast
 
 from fodhash.errors import HashError
 from fodhash.hashes.encoding import Algo, Hash, parse_hash
+
+
+class _Lazy:
+    """A regular expression compiled when first used: this module's are needed only when
+    Nix fails, and compiling them all costs every run milliseconds it may not have (the
+    warm path; docs/performance.md). re.compile's own cache makes each later use a lookup."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.args = (pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(re.compile(*self.args), name)
+
+
+def _lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return cast("re.Pattern[str]", _Lazy(pattern, flags))
 
 
 @dataclass(frozen=True)
@@ -69,13 +85,13 @@ class Refusal:
 
 
 # CSI (colours, \e[K), OSC (hyperlinks, ended by BEL or ST) and two-character escapes.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_ANSI = _lazy(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 # What other programs put in front of every line of Nix's output, as logs and pastes carry it:
 # a CI runner's timestamp (GitHub Actions: "2026-09-07T13:11:02.5093617Z "), a log viewer's box
 # ("┃ ", nix-output-monitor), a quote marker ("> " in mail and Markdown), nested in any order.
 # Only at column 0: the indented "       > " of Nix's own log tails is Nix's text.
-_DECORATION = re.compile(
+_DECORATION = _lazy(
     r"^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?[ \t]+"
     r"|[\u2503\u2502][ \t]?"
     r"|>[ \t]?)+"
@@ -87,29 +103,29 @@ _Q_CLOSE = "[\u2019']"
 # 2.2+ (and Lix, Determinate): a header line, then indented `key: value` lines. Searched, not
 # matched, because a remote build prefixes it: "build of '...' on 'ssh://...' failed: hash ...".
 # A header cut at the terminal's width has no closing "':" and names no path: it is ignored.
-_HEADER = re.compile(r"hash mismatch in fixed-output derivation '(?P<path>[^']+)':")
+_HEADER = _lazy(r"hash mismatch in fixed-output derivation '(?P<path>[^']+)':")
 # The indentation may be lost (column 0), and a nested Nix's block in a builder's log tail
 # reads "       >          specified: ..." in the outer Nix's output.
-_BLOCK_LINE = re.compile(
+_BLOCK_LINE = _lazy(
     r"^[\s>]*(?P<key>specified|wanted|got|likely URL|expected path|got path):\s*(?P<value>\S*)"
 )
 # One line each; the algorithm is the derivation's outputHashAlgo (`r:sha256`). The hashes are
 # bare: nix32, or base16 for md5 (early 1.x releases print base16 for every algorithm).
 _ONE_LINE = (
     # 1.11 to 1.x: got, then wanted.
-    re.compile(
+    _lazy(
         rf"output path {_Q_OPEN}(?P<path>[^\u2019']+){_Q_CLOSE} has (?P<algo>[\w:]+) hash "
         rf"{_Q_OPEN}(?P<got>[^\u2019']+){_Q_CLOSE} when "
         rf"{_Q_OPEN}(?P<wanted>[^\u2019']*){_Q_CLOSE} was expected"
     ),
     # Before 1.11: wanted, then got.
-    re.compile(
+    _lazy(
         rf"output path {_Q_OPEN}(?P<path>[^\u2019']+){_Q_CLOSE} should have (?P<algo>[\w:]+) "
         rf"hash {_Q_OPEN}(?P<wanted>[^\u2019']*){_Q_CLOSE}, instead has "
         rf"{_Q_OPEN}(?P<got>[^\u2019']+){_Q_CLOSE}"
     ),
     # 2.0 and 2.1.
-    re.compile(
+    _lazy(
         r"fixed-output derivation produced path '(?P<path>[^']+)' with (?P<algo>[\w:]+) hash "
         r"'(?P<got>[^']+)' instead of the expected hash '(?P<wanted>[^']*)'"
     ),
@@ -118,62 +134,62 @@ _ONE_LINE = (
 # Pins, fetched while Nix evaluates. fetchTarball and fetchurl, every version: a header, then the
 # indented `specified:` and `got:` lines of the FOD block (2.26+ add `… while calling the
 # 'fetchTarball' builtin` trace lines after them).
-_DOWNLOAD_HEADER = re.compile(r"hash mismatch in file downloaded from '(?P<source>[^']+)':")
+_DOWNLOAD_HEADER = _lazy(r"hash mismatch in file downloaded from '(?P<source>[^']+)':")
 # fetchTree and fetchGit with a narHash, on one line: 2.8 "NAR hash mismatch in input 'URL'
 # (/nix/store/…), expected 'SRI', got 'SRI'"; 2.26+ "…, expected 'SRI' but got 'SRI'".
-_NAR_MISMATCH = re.compile(
+_NAR_MISMATCH = _lazy(
     r"NAR hash mismatch in input '(?P<source>[^']+)'(?: \([^)]*\))?, expected '(?P<first>[^']+)'"
     r",? (?:but )?got '(?P<second>[^']+)'")
 
 # 1.x-2.28: "builder for '%s' failed with exit code 1" (";" when the log tail follows).
-_BUILDER_FAILED = re.compile(
+_BUILDER_FAILED = _lazy(
     rf"builder for {_Q_OPEN}(?P<path>[^\u2019']+){_Q_CLOSE} (?P<status>failed\b.*?);?\s*$"
 )
 # 2.29+: "Cannot build '%s'." and the reason on the next line: "Reason: builder failed with
 # exit code 1." (a builder failure), "Reason: 1 dependency failed." (not one), "Reason:
 # platform mismatch" (see parse_unbuildable). "Output paths:" and the paths follow.
-_CANNOT_BUILD = re.compile(r"Cannot build '(?P<path>[^']+)'\.\s*$")
-_REASON = re.compile(r"^\s*Reason: (?P<reason>builder .*?)\.?\s*$")
-_OUTPUT_PATHS = re.compile(r"^\s*(?:Output paths:|/\S+)\s*$")
+_CANNOT_BUILD = _lazy(r"Cannot build '(?P<path>[^']+)'\.\s*$")
+_REASON = _lazy(r"^\s*Reason: (?P<reason>builder .*?)\.?\s*$")
+_OUTPUT_PATHS = _lazy(r"^\s*(?:Output paths:|/\S+)\s*$")
 # The tail of the log: "last N log lines:" (2.4-2.28), "Last N log lines:" (2.29+), then N
 # lines "> ..." and "For full logs, run ...".
-_LOG_TAIL = re.compile(r"^\s*[Ll]ast (?P<count>\d+) log lines:\s*$")
-_LOG_END = re.compile(r"^\s*For full logs")
-_LOG_MARKER = re.compile(r"^\s*>? ?")
+_LOG_TAIL = _lazy(r"^\s*[Ll]ast (?P<count>\d+) log lines:\s*$")
+_LOG_END = _lazy(r"^\s*For full logs")
+_LOG_MARKER = _lazy(r"^\s*>? ?")
 
 # Derivations of a system no machine here builds.
 # To 2.28: "a 'aarch64-darwin' with features {} is required to build '%s', but I am a ...".
-_UNBUILDABLE = re.compile(
+_UNBUILDABLE = _lazy(
     r"a '(?P<system>[^']+)' with features \{[^}]*\} is required to build '(?P<path>[^']+\.drv)'")
 # 2.29+, after "Cannot build '%s'.": "Reason: platform mismatch" (2.34), then "Required system:
 # '%s'" and "Current system: '%s'"; some releases between print "Reason: required system or
 # feature not available" and "Required system: '%s' with features {...}". "Reason: missing
 # system features" (2.34) names no other system: it is left out.
-_CANNOT_BUILD_DETAIL = re.compile(
+_CANNOT_BUILD_DETAIL = _lazy(
     r"^\s*(?:Reason|Required system|Current system|Required features|Available features|Hint):")
-_REQUIRED_SYSTEM = re.compile(r"^\s*Required system: '(?P<system>[^']+)'")
+_REQUIRED_SYSTEM = _lazy(r"^\s*Required system: '(?P<system>[^']+)'")
 
 # A fixed-output derivation whose output contains a store path. Nix 2.8 builds it (exit 0);
 # newer versions refuse it. Nix 2.26 refuses before it checks the hash, so it prints no
 # mismatch at all; 2.34 checks the hash first and refuses only the build with the right one.
 _REFUSALS = (
     # Nix 2.26 and 2.34 (both recorded): one line.
-    re.compile(
+    _lazy(
         r"fixed-output derivations must not reference store paths: '(?P<path>[^']+)' "
         r"references (?P<count>\d+) distinct paths, e\.g\. '(?P<example>[^']+)'"
     ),
     # Lix 2.93+: the paths follow, one per line.
-    re.compile(
+    _lazy(
         r"the fixed-output derivation '(?P<path>[^']+)' must not reference store paths but "
         r"(?P<count>\d+) such references were found:"
     ),
     # Earlier Nix 2.x releases and Lix before 2.93: no path named.
-    re.compile(r"illegal path references in fixed-output derivation '(?P<path>[^']+)'"),
+    _lazy(r"illegal path references in fixed-output derivation '(?P<path>[^']+)'"),
 )
 # Nix 2.26 and 2.34 (both recorded), for a flat FOD: the derivation by name only.
-_NAMED_REFUSAL = re.compile(r"fixed output derivation '(?P<name>[^']+)' is not allowed to refer "
+_NAMED_REFUSAL = _lazy(r"fixed output derivation '(?P<name>[^']+)' is not allowed to refer "
                             r"to other store paths")
-_LISTED_PATH = re.compile(r"^\s*(?P<path>/\S+)\s*$")
+_LISTED_PATH = _lazy(r"^\s*(?P<path>/\S+)\s*$")
 
 # Determinate Nix's internal-json event for a mismatch (activity result type 109).
 _RES_HASH_MISMATCH = 109
@@ -414,7 +430,7 @@ def parse_named_refusals(output: str) -> set[str]:
 
 # The last line of `nix-store --realise --keep-going` when some build failed (every one of
 # fodhash's fake-hash builds does): "error: build of '/nix/store/...drv', '...' failed".
-_KEEP_GOING_END = re.compile(r"^error: build of '[^']+'(?:, '[^']+')* failed\s*$")
+_KEEP_GOING_END = _lazy(r"^error: build of '[^']+'(?:, '[^']+')* failed\s*$")
 
 
 def progress_line(line: str) -> str | None:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from fodhash.cache import closures
 from fodhash.errors import FodhashError
 from fodhash.files.place import Unfaithful
 from fodhash.nix import calls
@@ -49,8 +50,9 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
                       env: Mapping[str, str] | None = None, *,
                       ahead: bool = False) -> list[Evaluated]:
     """Instantiate the instantiations `indexes` of every tree, all in parallel processes,
-    and read each tree's closure. Errors are kept per instantiation, not raised. `ahead`:
-    take what was started ahead (fodhash.nix.calls.start_ahead)."""
+    and read each tree's closure. Errors are kept per instantiation, not raised. `ahead`
+    (the files as they are): take what was started ahead (fodhash.nix.calls.start_ahead),
+    and the closure read before (fodhash.cache.closures)."""
     indexes = list(indexes)
     jobs = [(t, i) for t in range(len(trees)) for i in indexes]
     results: dict[tuple[int, int], list[str] | FodhashError] = {}
@@ -77,8 +79,20 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
         errors = {i: o for i, o in outcome.items() if isinstance(o, FodhashError)}
         tops = {i: o for i, o in outcome.items() if isinstance(o, list)}
         roots = sorted({path for paths in tops.values() for path in paths})
-        evaluated.append(Evaluated(read_closure(roots) if roots else {}, tops, errors))
+        evaluated.append(Evaluated(_closure(roots, kept=ahead) if roots else {}, tops, errors))
     return evaluated
+
+
+def _closure(roots: list[str], *, kept: bool) -> Graph:
+    """The closure of `roots`; with `kept`, the one kept from an earlier run, or read and
+    kept for the next (a closure never changes: fodhash.cache.closures)."""
+    if not kept:
+        return read_closure(roots)
+    graph = closures.load(roots)
+    if graph is None:
+        graph = read_closure(roots)
+        closures.store(roots, graph)
+    return graph
 
 
 def map_sentinels(graph: Graph, pending: Iterable[SiteRun]) -> None:
