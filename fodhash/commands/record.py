@@ -12,8 +12,6 @@ message. With `--patch` the files are left as they were: the patch holds the cha
 
 from __future__ import annotations
 
-import difflib
-import email.utils
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,6 +78,8 @@ def _name(path: Path, top: Path) -> str:
 
 def _hunks(before: bytes, after: bytes) -> str:
     """Unified-diff hunks that `git apply` takes: a last line without a newline is marked."""
+    import difflib  # noqa: PLC0415 (a patch only: not every update pays for it)
+
     out = []
     lines = difflib.unified_diff(before.decode().splitlines(keepends=True),
                                  after.decode().splitlines(keepends=True), lineterm="\n", n=3)
@@ -90,6 +90,8 @@ def _hunks(before: bytes, after: bytes) -> str:
 
 def patch_text(changes: list[FileChange], text: str, top: Path) -> str:
     """`git format-patch`'s form: a mail whose subject and body are the commit message."""
+    import email.utils  # noqa: PLC0415 (a patch only)
+
     subject, _, body = text.partition("\n")
     parts = [f"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
              f"From: {AUTHOR}\nDate: {email.utils.formatdate(localtime=False)}\n"

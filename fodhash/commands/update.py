@@ -9,7 +9,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fodhash.commands import record
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
 from fodhash.files.patch import Transaction
@@ -41,6 +40,8 @@ def write_results(place: Place, sessions: list[Session], err: Console) -> list[O
 def _record(place: Place, sessions: list[Session], config: Config, err: Console, *,
             commit: bool, patch: Path | None) -> list[Outcome]:
     """Write the files (and commit exactly those), or write the patch and leave them."""
+    from fodhash.commands import record  # noqa: PLC0415 (--commit and --patch only)
+
     if not place.in_copy:
         raise record.RecordError("fodhash edited the files in place (see above): they hold the "
                                  "true hashes; nothing was " + ("committed" if commit else

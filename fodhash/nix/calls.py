@@ -71,6 +71,36 @@ def start_ahead(whats: Sequence[Instantiation]) -> None:
             _ahead[what] = start(what.command(), cwd=what.cwd)
 
 
+# What fodhash asks Nix about itself (fodhash.nix.facts), by the name its answer is kept
+# under. A run that does not know an answer yet (a first run, a new Nix) asks all of them
+# ahead too (ask_ahead): each is a Nix process of 20-100 ms that would otherwise run, alone,
+# between two phases of the protocol.
+_QUESTIONS = {
+    "version": ["nix-store", "--version"],
+    "system": ["nix-instantiate", "--eval", "--expr", "builtins.currentSystem", "--json"],
+    "build-users-group": ["nix", *EXPERIMENTAL, "show-config", "--json"],  # or `config show`
+}
+_asked: dict[str, Started] = {}
+
+
+def ask_ahead() -> None:
+    """Start asking Nix every question about itself that fodhash.nix.facts cannot answer."""
+    for name, command in _QUESTIONS.items():
+        if name not in _asked and not facts.known(name):
+            _asked[name] = start(command)
+
+
+def _ask(name: str) -> ProcessResult:
+    started = _asked.pop(name, None)
+    return started.wait() if started is not None else run(_QUESTIONS[name])
+
+
+def unasked() -> None:
+    """Stop the questions asked ahead that no one needed (the command ends)."""
+    while _asked:
+        _asked.popitem()[1].stop()
+
+
 def discard_ahead() -> None:
     """Stop every instantiation started ahead that nothing took."""
     while _ahead:
@@ -181,12 +211,11 @@ def build_slots() -> int | None:
 def _build_users_group() -> str | None:
     """Nix's build-users-group setting ("": none), None if Nix would not say."""
     # `show-config` up to Nix 2.19 (an alias later), `config show` from 2.20.
-    for command in (["show-config", "--json"], ["config", "show", "--json"]):
-        result = run(["nix", *EXPERIMENTAL, *command])
-        if result.ok:
-            break
-    else:
-        return None
+    result = _ask("build-users-group")
+    if not result.ok:
+        result = run(["nix", *EXPERIMENTAL, "config", "show", "--json"])
+        if not result.ok:
+            return None
     try:
         group = json.loads(result.stdout).get("build-users-group", {}).get("value", "")
     except (ValueError, AttributeError):
@@ -212,7 +241,7 @@ def version() -> str:
 
 
 def _version() -> str | None:
-    result = run(["nix-store", "--version"])
+    result = _ask("version")
     return result.stdout.strip().rsplit(" ", 1)[-1] if result.ok else None
 
 
@@ -225,7 +254,7 @@ def current_system() -> str:
 
 
 def _current_system() -> str:
-    result = run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem", "--json"])
+    result = _ask("system")
     if not result.ok:
         raise NixError(f"Nix could not tell the current system. {result.describe()}")
     return str(result.stdout.strip().strip('"'))

@@ -118,6 +118,11 @@ def remembered(name: str, ask: Callable[[], str | None]) -> str | None:
     return facts[name]
 
 
+def known(name: str) -> bool:
+    """Whether `name` is answered without asking Nix."""
+    return name in _answers or name in _load()
+
+
 def forget() -> None:
     """Drop this process's answers (tests, and a command line that changed the folder)."""
     _answers.clear()

@@ -29,7 +29,9 @@ class _Lazy:
         self.args = (pattern, flags)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(re.compile(*self.args), name)
+        found = getattr(re.compile(*self.args), name)
+        setattr(self, name, found)  # .match, .search, ...: asked here once only
+        return found
 
 
 def _lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:

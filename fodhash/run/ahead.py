@@ -38,9 +38,12 @@ def wanted(targets: list[Target], config: Config, systems: list[str], *,
 @contextmanager
 def evaluating(targets: list[Target], config: Config, systems: list[str], *,
                use_cache: bool) -> Iterator[None]:
-    """Start them; whatever no one took is stopped when the command ends."""
+    """Start them, and the questions about Nix itself that fodhash.nix.facts cannot answer
+    yet; whatever no one took is stopped when the command ends."""
     calls.start_ahead(wanted(targets, config, systems, use_cache=use_cache))
+    calls.ask_ahead()
     try:
         yield
     finally:
         calls.discard_ahead()
+        calls.unasked()

@@ -38,6 +38,8 @@ def test_a_second_run_asks_nix_nothing_about_itself(tmp_path: Path) -> None:
     assert first.returncode == 1, first.stderr  # sources.nix holds stale hashes
     assert "builtins.currentSystem" in asked(first.stderr)
     assert "nix-store --version" in asked(first.stderr)
+    # Asked ahead, while the command loads, and taken from there: each once.
+    assert sorted(asked(first.stderr)) == sorted(QUESTIONS), first.stderr
     second = check(repo, env)
     assert second.returncode == 1, second.stderr
     assert asked(second.stderr) == []
