@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fodhash.errors import NixError
@@ -33,6 +33,7 @@ class Instantiation:
     attrs: tuple[str, ...] = ()
     flake_refs: tuple[str, ...] = ()
     nix_args: tuple[str, ...] = ()
+    also: tuple[Path, ...] = ()  # more whole files, in the same process (`together`)
 
     def command(self) -> list[str]:
         if self.flake_refs:
@@ -40,7 +41,7 @@ class Instantiation:
                     *self.flake_refs]
         assert self.file is not None
         attrs = [arg for attr in self.attrs for arg in ("-A", attr)]
-        return ["nix-instantiate", str(self.file), *attrs, *self.nix_args]
+        return ["nix-instantiate", str(self.file), *map(str, self.also), *attrs, *self.nix_args]
 
 
 # importCargoLock's error for a git dependency that has no entry in `outputHashes`.
@@ -150,6 +151,29 @@ def merge(whats: Sequence[Instantiation]) -> list[Instantiation]:
                 attrs=tuple(dict.fromkeys(known.attrs + what.attrs)),
                 flake_refs=tuple(dict.fromkeys(known.flake_refs + what.flake_refs)))
     return list(merged.values())
+
+
+def together(whats: Sequence[Instantiation]) -> list[Instantiation]:
+    """`merge`d, then the whole files (no -A) of one folder and argument list in one process:
+    `nix-instantiate a.nix b.nix` costs what one file does, where two processes at once wait
+    for each other's hold on the store (measured: 26 ms, against 54 ms for two in parallel
+    and 52 ms one after the other). Nix stops at the first error of any file, so only where
+    an error needs no telling whose it is: the evaluation of the files as they are (the
+    fast path of fodhash.protocol.rounds, which leaves any error to the protocol)."""
+    out: list[Instantiation] = []
+    first: dict[tuple[object, ...], int] = {}
+    for what in merge(whats):
+        if what.file is None or what.attrs or what.flake_refs:
+            out.append(what)
+            continue
+        key = (what.cwd, what.nix_args)
+        if key in first:
+            known = out[first[key]]
+            out[first[key]] = replace(known, also=(*known.also, what.file))
+        else:
+            first[key] = len(out)
+            out.append(what)
+    return out
 
 
 def instantiate_all(whats: Sequence[Instantiation],

@@ -45,7 +45,7 @@ from fodhash.errors import FodhashError
 from fodhash.files.patch import Document, Span, apply_edits, deferred_signals
 from fodhash.hashes.encoding import Hash
 from fodhash.nix import calls
-from fodhash.nix.calls import EvaluationError, merge, merge_group
+from fodhash.nix.calls import EvaluationError, merge, merge_group, together
 from fodhash.nix.derivations import Derivation
 from fodhash.nix.process import RESTORED, NixTimeout
 from fodhash.protocol import evaluate, pairing
@@ -492,8 +492,9 @@ class Resolver:
         if any(run.site.current is None for run in self.runs):
             return False  # a placeholder always needs the protocol
         self.evaluations += 1
-        [evaluated] = evaluate.instantiate_trees([self.as_is], range(len(self.as_is)),
-                                                 self._remaining, ahead=True)
+        whats = together(self.as_is)  # one process for them all where Nix allows it
+        [evaluated] = evaluate.instantiate_trees([whats], range(len(whats)), self._remaining,
+                                                 ahead=True)
         if evaluated.errors:
             return False  # the protocol tells which sites it stops, and why
         verdicts = self.lookups.unchanged(evaluated.graph, self.runs)

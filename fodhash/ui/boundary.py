@@ -58,7 +58,8 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        err = console(stderr=True)
+        # The console (rich) is made when there is something to say: a command loads it
+        # when it prints, after it has set Nix to work (fodhash.run.ahead).
         # The first stop raises KeyboardInterrupt anywhere from arming to disarming, and
         # the outer `except` catches it wherever it lands in there; a stop after disarming
         # (an error's message being printed, typer exiting) is settled by cli.main.
@@ -72,12 +73,12 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
                 finally:
                     state.armed = False
             except FodhashError as error:
-                err.print(f"[bold red]error:[/] {_escape(str(error))}", highlight=False,
-                          soft_wrap=True)
+                console(stderr=True).print(f"[bold red]error:[/] {_escape(str(error))}",
+                                           highlight=False, soft_wrap=True)
                 raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             state.armed = False
-            _say_interrupted(err)
+            _say_interrupted(console(stderr=True))
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper

@@ -73,13 +73,30 @@ def test_an_evaluation_no_one_takes_is_stopped(tmp_path: Path,
     assert left.stdout == ""
 
 
-def test_a_warm_run_evaluates_each_entry_point_once(tmp_path: Path) -> None:
-    # The fast path takes the evaluation started ahead: no entry point is evaluated twice;
-    # after a change, the stale site is resolved by the protocol as ever.
-    (tmp_path / "fodhash.toml").write_text('[targets.pkgs]\nfile = "default.nix"\n')
-    file = tmp_path / "default.nix"
-    file.write_text("{\n" + _fod("one", "one", _sri("one")) + _fod("two", "two", _sri("two"))
-                    + "}\n")
+def test_whole_files_are_evaluated_together(tmp_path: Path) -> None:
+    # Two whole files in one Nix process: the derivations of both, as apart.
+    one, two = tmp_path / "one.nix", tmp_path / "two.nix"
+    one.write_text("{\n" + _fod("one", "one", _sri("one")) + "}\n")
+    two.write_text("{\n" + _fod("two", "two", _sri("two")) + "}\n")
+    apart = [Instantiation(cwd=tmp_path, file=one), Instantiation(cwd=tmp_path, file=two)]
+    with_attr = Instantiation(cwd=tmp_path, file=one, attrs=("one",))
+    flake = Instantiation(cwd=tmp_path, flake_refs=(".#x",))
+    other_args = Instantiation(cwd=tmp_path, file=two, nix_args=("--arg", "x", "1"))
+    [both, attr, ref, args] = calls.together([*apart, with_attr, flake, other_args])
+    assert both.command() == ["nix-instantiate", str(one), str(two)]
+    assert (attr, ref, args) == (with_attr, flake, other_args)  # -A, a flake, other arguments
+    separately = sorted(calls.instantiate(apart[0]) + calls.instantiate(apart[1]))
+    assert sorted(calls.instantiate(both)) == separately
+
+
+def test_a_warm_run_evaluates_its_files_once_in_one_process(tmp_path: Path) -> None:
+    # The fast path takes the evaluation started ahead, both files in one Nix process; after
+    # a change, the stale site is resolved by the protocol as ever.
+    (tmp_path / "fodhash.toml").write_text('[targets.one]\nfile = "one.nix"\n'
+                                           '[targets.two]\nfile = "two.nix"\n')
+    one, two = tmp_path / "one.nix", tmp_path / "two.nix"
+    one.write_text("{\n" + _fod("one", "one", _sri("one")) + "}\n")
+    two.write_text("{\n" + _fod("two", "two", _sri("two")) + "}\n")
     env = dict(os.environ)
 
     def fodhash(*args: str) -> subprocess.CompletedProcess[str]:
@@ -94,10 +111,11 @@ def test_a_warm_run_evaluates_each_entry_point_once(tmp_path: Path) -> None:
                       if line.startswith("fodhash: run: ") and "nix-instantiate" in line
                       and "--eval" not in line]
     assert len(instantiations) == 1, warm.stderr
+    assert str(one) in instantiations[0] and str(two) in instantiations[0]
     assert "2 ok; 1 evaluation, 0 FOD build(s)" in warm.stderr
 
-    file.write_text(file.read_text().replace(_sri("two"), _sri("stale")))
+    two.write_text(two.read_text().replace(_sri("two"), _sri("stale")))
     update = fodhash("update", "--all")
     assert update.returncode == 0, update.stderr
-    assert _sri("two") in file.read_text()
-    assert _sri("stale") not in file.read_text()
+    assert _sri("two") in two.read_text()
+    assert _sri("stale") not in two.read_text()
