@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fodhash.errors import NixError
+from fodhash.errors import NixError, UsageError
 from fodhash.nix import facts
 from fodhash.nix.mismatch import PinMismatch, parse_pin_mismatches, strip_ansi
 from fodhash.nix.process import ProcessResult, Started, run, start, stream
@@ -88,7 +88,10 @@ def ask_ahead() -> None:
     """Start asking Nix every question about itself that fodhash.nix.facts cannot answer."""
     for name, command in _QUESTIONS.items():
         if name not in _asked and not facts.known(name):
-            _asked[name] = start(command)
+            try:
+                _asked[name] = start(command)
+            except UsageError:  # Nix is not installed: said where it is first needed
+                return
 
 
 def _ask(name: str) -> ProcessResult:
