@@ -33,6 +33,7 @@ from fodhash.hashes.fakes import sentinel
 from fodhash.nix import calls, process
 from fodhash.nix.derivations import read_closure
 from fodhash.nix.mismatch import PinMismatch, parse_pin_mismatches, strip_ansi
+from fodhash.sites.pins import pin_owner
 from fodhash.sites.read import is_json, read_source
 from fodhash.sites.site import Site
 from fodhash.sites.target import json_read, locate_any, references
@@ -238,10 +239,8 @@ def discover(root: Path, system: str) -> Found:
             other one) in the copy, and the file is probed again (Nix stops at the first)."""
             for _ in range(_MOST_PINS):
                 kind, mine, why, pins = _probe_file(base, name)
-                # Nix 2.34's fetchGit names the two hashes the other way round.
-                owners = [(by_sentinel[wrote], truth) for pin in pins
-                          for wrote, truth in (pin.hashes, pin.hashes[::-1])
-                          if wrote in by_sentinel]
+                owners = [owned for pin in pins
+                          if (owned := pin_owner(pin, by_sentinel.get)) is not None]
                 if not owners:
                     return kind, mine, why
                 with lock:
