@@ -129,7 +129,8 @@ PINS_URL = "@PINS@"  # in fixtures/pins: where the pinned downloads are served f
 
 def served_pins(dest: Path) -> Path:
     """A copy of fixtures/pins whose pins download from `file://` tarballs and files made
-    here from its upstream/ folder, as a git work tree.
+    here from its upstream/ folder (and nixpkgs-24.05, made from nixpkgs-23.11), as a git
+    work tree.
 
     The served folder is world-readable: Nix's builtin fetchers may read as a build user.
     Each tarball holds one top-level folder, as release tarballs do; its mtimes are fixed,
@@ -139,6 +140,11 @@ def served_pins(dest: Path) -> Path:
     served = dest / "served"
     served.mkdir()
     upstream = repo / "upstream"
+    # niv's nixpkgs-24.05 is shell.nix's nixpkgs-23.11 but for its release.
+    older, newer = upstream / "nixpkgs-23.11", upstream / "nixpkgs-24.05"
+    newer.mkdir()
+    (newer / "default.nix").write_text((older / "default.nix").read_text().replace(
+        'release = "23.11";', 'release = "24.05";'))
     for entry in sorted(upstream.iterdir()):
         if entry.is_dir():
             with tarfile.open(served / f"{entry.name}.tar.gz", "w:gz") as tar:
