@@ -95,11 +95,23 @@ def scratch_copies(cache: Path, repo: Path) -> list[Path]:
     return sorted((cache / "scratch").glob(f"*/tree-*/{repo.name}"))
 
 
-SLOW_FOD = ('derivation {{ name = "{name}"; system = builtins.currentSystem; '
-            'builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; sleep {seconds}; '
-            'echo > $out" ]; outputHashMode = "flat"; '
-            'outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; }}\n')
-# The true hash of SLOW_FOD's output (a single newline), as fodhash writes it.
+def fod_nix(name: str, output_hash: str, script: str = "echo > $out", *,
+            system: str = "builtins.currentSystem") -> str:
+    """A flat FOD as one line of Nix: `derivation { ... }` named `name`, whose builder runs
+    `script` (PATH=/usr/bin:/bin, as the fixtures' builders) and whose output hash is the
+    literal `output_hash`; `system` is a Nix expression."""
+    return (f'derivation {{ name = "{name}"; system = {system}; builder = "/bin/sh"; '
+            f'args = [ "-c" "PATH=/usr/bin:/bin; {script}" ]; outputHashMode = "flat"; '
+            f'outputHash = "{output_hash}"; }}\n')
+
+
+def slow_fod(name: str, seconds: float) -> str:
+    """A FOD whose builder sleeps `seconds`, then writes a single newline; its hash stale."""
+    return fod_nix(name, "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=",
+                   f"sleep {seconds}; echo > $out")
+
+
+# The true hash of fod_nix's default output (a single newline), as fodhash writes it.
 SLOW_TRUTH = "sha256-AbpHGcgLb+kRsJGnwFEktk7uzpZOCcBY74+YBdrKVGs="
 
 
@@ -108,7 +120,7 @@ def building_slowly(repo: Path, name: str, seconds: float, *args: str,
     """`fodhash update` of a FOD whose builder sleeps, returned once that build runs (its
     fake is in the scratch copy, never in the user's file)."""
     slow = repo / f"{name}.nix"
-    slow.write_text(SLOW_FOD.format(name=name, seconds=seconds))
+    slow.write_text(slow_fod(name, seconds))
     original = slow.read_bytes()
     env = env or dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", slow.name, *args],
