@@ -95,11 +95,23 @@ def scratch_copies(cache: Path, repo: Path) -> list[Path]:
     return sorted((cache / "scratch").glob(f"*/tree-*/{repo.name}"))
 
 
-SLOW_FOD = ('derivation {{ name = "{name}"; system = builtins.currentSystem; '
-            'builder = "/bin/sh"; args = [ "-c" "PATH=/usr/bin:/bin; sleep {seconds}; '
-            'echo > $out" ]; outputHashMode = "flat"; '
-            'outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA="; }}\n')
-# The true hash of SLOW_FOD's output (a single newline), as fodhash writes it.
+def fod_nix(name: str, output_hash: str, script: str = "echo > $out", *,
+            system: str = "builtins.currentSystem") -> str:
+    """A flat FOD as one line of Nix: `derivation { ... }` named `name`, whose builder runs
+    `script` (PATH=/usr/bin:/bin, as the fixtures' builders) and whose output hash is the
+    literal `output_hash`; `system` is a Nix expression."""
+    return (f'derivation {{ name = "{name}"; system = {system}; builder = "/bin/sh"; '
+            f'args = [ "-c" "PATH=/usr/bin:/bin; {script}" ]; outputHashMode = "flat"; '
+            f'outputHash = "{output_hash}"; }}\n')
+
+
+def slow_fod(name: str, seconds: float) -> str:
+    """A FOD whose builder sleeps `seconds`, then writes a single newline; its hash stale."""
+    return fod_nix(name, "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=",
+                   f"sleep {seconds}; echo > $out")
+
+
+# The true hash of fod_nix's default output (a single newline), as fodhash writes it.
 SLOW_TRUTH = "sha256-AbpHGcgLb+kRsJGnwFEktk7uzpZOCcBY74+YBdrKVGs="
 
 
@@ -108,7 +120,7 @@ def building_slowly(repo: Path, name: str, seconds: float, *args: str,
     """`fodhash update` of a FOD whose builder sleeps, returned once that build runs (its
     fake is in the scratch copy, never in the user's file)."""
     slow = repo / f"{name}.nix"
-    slow.write_text(SLOW_FOD.format(name=name, seconds=seconds))
+    slow.write_text(slow_fod(name, seconds))
     original = slow.read_bytes()
     env = env or dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", slow.name, *args],
@@ -129,7 +141,8 @@ PINS_URL = "@PINS@"  # in fixtures/pins: where the pinned downloads are served f
 
 def served_pins(dest: Path) -> Path:
     """A copy of fixtures/pins whose pins download from `file://` tarballs and files made
-    here from its upstream/ folder, as a git work tree.
+    here from its upstream/ folder (and nixpkgs-24.05, made from nixpkgs-23.11), as a git
+    work tree.
 
     The served folder is world-readable: Nix's builtin fetchers may read as a build user.
     Each tarball holds one top-level folder, as release tarballs do; its mtimes are fixed,
@@ -139,6 +152,11 @@ def served_pins(dest: Path) -> Path:
     served = dest / "served"
     served.mkdir()
     upstream = repo / "upstream"
+    # niv's nixpkgs-24.05 is shell.nix's nixpkgs-23.11 but for its release.
+    older, newer = upstream / "nixpkgs-23.11", upstream / "nixpkgs-24.05"
+    newer.mkdir()
+    (newer / "default.nix").write_text((older / "default.nix").read_text().replace(
+        'release = "23.11";', 'release = "24.05";'))
     for entry in sorted(upstream.iterdir()):
         if entry.is_dir():
             with tarfile.open(served / f"{entry.name}.tar.gz", "w:gz") as tar:

@@ -25,7 +25,8 @@ from fodhash.ui import report
 
 
 class RefusedError(FodhashError):
-    """A result does not match the current files."""
+    """A result (an exported one, or a mismatch of a Nix log: fodhash.commands.apply_log)
+    cannot be applied to the current files."""
 
 
 def _refusals(sessions: list[Session], entries: list[Entry]) -> list[str]:

@@ -44,8 +44,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fodhash.commands.apply import RefusedError
 from fodhash.config import Config, Target, find_root
-from fodhash.errors import FodhashError, UsageError
+from fodhash.errors import UsageError
 from fodhash.files.patch import Span, apply_edits, atomic_write
 from fodhash.files.scratch import workspace
 from fodhash.files.writeback import Change, write_back
@@ -61,10 +62,6 @@ from fodhash.sites.site import Site
 from fodhash.ui.report import relative
 
 TRUST_FLAG = "--trust-unverified-downloads"
-
-
-class RefusedError(FodhashError):
-    """A mismatch of the log cannot be applied to these files."""
 
 
 @dataclass

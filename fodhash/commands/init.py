@@ -33,11 +33,10 @@ from fodhash.hashes.fakes import sentinel
 from fodhash.nix import calls, process
 from fodhash.nix.derivations import read_closure
 from fodhash.nix.mismatch import PinMismatch, parse_pin_mismatches, strip_ansi
-from fodhash.sites.json_file import locate_json
-from fodhash.sites.nix_file import locate_in_bytes
-from fodhash.sites.read import is_json, read_nix_file, read_source
+from fodhash.sites.pins import pin_owner
+from fodhash.sites.read import is_json, read_source
 from fodhash.sites.site import Site
-from fodhash.sites.target import json_read, references
+from fodhash.sites.target import json_read, locate_any, references
 
 EVAL_TIMEOUT = 120.0  # seconds for one entry point's evaluation
 _MOST_PINS = 64  # evaluations of one file, one per pin that stops it
@@ -193,31 +192,25 @@ def discover(root: Path, system: str) -> Found:
                  and (top / n).is_file()]
     found = Found(root=root, top=top)
     sources: dict[str, bytes] = {}
-    json_files: list[str] = []
-    for name in nix_files:
-        local = name[len(prefix):]
-        try:
-            sources[name] = read_nix_file(top / name)
-            sites = locate_in_bytes(root / local, sources[name])
-        except UsageError as error:
-            found.unreadable[local] = str(error)
-            continue
-        if sites:
-            found.sites[local] = sites
-        for path in references(top / name, sources[name]):  # niv's and npins' sources.json
-            json_name = str(path.relative_to(top)) if path.is_relative_to(top) else ""
-            if json_name.startswith(prefix) and path.is_file() and json_name not in json_files:
-                json_files.append(json_name)
-    for name in json_files:
+    # The Nix files, then the JSON files they read (niv's and npins' sources.json), appended
+    # as they are met; each is read and located as what its name says it is.
+    files = list(nix_files)
+    for name in files:
         local = name[len(prefix):]
         try:
             sources[name] = read_source(top / name)
-            sites = locate_json(root / local, sources[name])
+            sites = locate_any(root / local, sources[name])
         except UsageError as error:
             found.unreadable[local] = str(error)
             continue
         if sites:
             found.sites[local] = sites
+        if is_json(top / name):
+            continue
+        for path in references(top / name, sources[name]):
+            json_name = str(path.relative_to(top)) if path.is_relative_to(top) else ""
+            if json_name.startswith(prefix) and path.is_file() and json_name not in files:
+                files.append(json_name)
     by_sentinel: dict[Hash, Site] = {}
     # The protocol's scratch copy (fodhash.files.scratch): the same folder name and git state as
     # the repository, so that every entry point evaluates as it does there.
@@ -246,10 +239,8 @@ def discover(root: Path, system: str) -> Found:
             other one) in the copy, and the file is probed again (Nix stops at the first)."""
             for _ in range(_MOST_PINS):
                 kind, mine, why, pins = _probe_file(base, name)
-                # Nix 2.34's fetchGit names the two hashes the other way round.
-                owners = [(by_sentinel[wrote], truth) for pin in pins
-                          for wrote, truth in (pin.hashes, pin.hashes[::-1])
-                          if wrote in by_sentinel]
+                owners = [owned for pin in pins
+                          if (owned := pin_owner(pin, by_sentinel.get)) is not None]
                 if not owners:
                     return kind, mine, why
                 with lock:

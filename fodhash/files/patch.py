@@ -40,6 +40,16 @@ def apply_edits(source: bytes, edits: Mapping[Span, str]) -> bytes:
     return bytes(out)
 
 
+def moved_span(span: Span, edits: Mapping[Span, str]) -> Span | None:
+    """Where `span` of a source is once `edits` (as apply_edits takes them) are applied;
+    None if one of them overlaps it."""
+    start, end = span
+    if any(s < end and e > start for s, e in edits):
+        return None
+    shift = sum(len(text.encode()) - (e - s) for (s, e), text in edits.items() if e <= start)
+    return start + shift, end + shift
+
+
 _DEFERRED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 

@@ -36,13 +36,14 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from fodhash.cache.export import Entry
 from fodhash.cache.store import Results
 from fodhash.config import Target
 from fodhash.errors import FodhashError
-from fodhash.files.patch import Document, Span, apply_edits, deferred_signals
+from fodhash.files.patch import Document, Span, apply_edits, deferred_signals, moved_span
 from fodhash.hashes.encoding import Hash
 from fodhash.nix import calls
 from fodhash.nix.calls import EvaluationError, merge, merge_group, together
@@ -52,7 +53,7 @@ from fodhash.protocol import evaluate, pairing
 from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.results import Lookups
 from fodhash.protocol.state import FROM_CACHE, Events, Options, SiteRun, Status, not_evaluated, silent
-from fodhash.sites.pins import maybe_pin, names_source, pin_key
+from fodhash.sites.pins import maybe_pin, names_source, pin_key, pin_owner
 from fodhash.sites.site import Site
 
 Graph = dict[str, Derivation]
@@ -281,13 +282,11 @@ class Resolver:
             found: dict[SiteRun, tuple[Hash, str]] = {}
             for error in evaluated[SENTINEL].errors.values():
                 for pin in error.pins if isinstance(error, EvaluationError) else []:
-                    first, second = pin.hashes
-                    # Nix 2.34's fetchGit names the two the other way round.
-                    for wrote, truth in ((first, second), (second, first)):
-                        run = by_sentinel.get(wrote)
-                        if run is not None and run not in found:
-                            found[run] = (truth, pin.source)
-                            break
+                    owned = pin_owner(pin, by_sentinel.get)
+                    if owned is not None:
+                        run, truth = owned
+                        found[run] = (truth, pin.source)
+                        del by_sentinel[run.sentinel]  # a site takes its first pin's truth
             if not found:
                 return evaluated, pending
             for run, (truth, source) in found.items():
@@ -335,7 +334,7 @@ class Resolver:
         place (every other site as the run left it), unless it is one of their pins'. A
         pin that stops it with its own literal (a stale pin the sentinels' error hid) is
         resolved by that download, verified like any other, and the evaluation runs again."""
-        mine = {r.sentinel for r in sentinels}
+        mine = {r.sentinel: r for r in sentinels}
         while True:
             self._write(SENTINEL, {r: r.sentinel_text() for r in sentinels})
             self.evaluations += 1
@@ -343,22 +342,28 @@ class Resolver:
                                                      self._remaining, self._fetch_env())
             error = evaluated.errors.get(index)
             pins = error.pins if isinstance(error, EvaluationError) else []
-            if any(set(pin.hashes) & mine for pin in pins):
+            if any(pin_owner(pin, mine.get) is not None for pin in pins):
                 return None
             held = [r for r in self.runs if not r.status.done and r not in sentinels
                     and r.target in self.members.get(index, ())]
             found = False
             for pin in pins:
-                for wrote, truth in (pin.hashes, pin.hashes[::-1]):
-                    holders = [r for r in held if r.site.current == wrote and names_source(
-                        r.site, self._document(r.site), pin.source)]
-                    if len(holders) == 1:
-                        holders[0].new, holders[0].pin = truth, pin.source
-                        self._set(holders[0], Status.UPDATED)
-                        found = True
-                        break
+                owned = pin_owner(pin, partial(self._holder, held, pin.source))
+                if owned is None:
+                    continue
+                holder, truth = owned
+                holder.new, holder.pin = truth, pin.source
+                self._set(holder, Status.UPDATED)
+                found = True
             if not found:
                 return error
+
+    def _holder(self, held: list[SiteRun], source: str, wrote: Hash) -> SiteRun | None:
+        """The one site of `held` that holds `wrote` and whose file names `source`, what a
+        pin fetched; None for none or several."""
+        holders = [r for r in held if r.site.current == wrote
+                   and names_source(r.site, self._document(r.site), source)]
+        return holders[0] if len(holders) == 1 else None
 
     def _document(self, site: Site) -> bytes:
         return self.trees[SENTINEL].documents[str(site.file)].original
@@ -394,12 +399,10 @@ class Resolver:
             edits = {span: text for span, text in final.get(str(run.site.file), {}).items()
                      if span != (run.site.start, run.site.end)}
             keys = [pin_key(run.site, original)]
-            if edits and all(e <= run.site.start or s >= run.site.end for s, e in edits):
-                shift = sum(len(t) - (e - s) for (s, e), t in edits.items() if e <= run.site.start)
-                after = apply_edits(original, edits)
-                moved = Site(**{**run.site.__dict__, "start": run.site.start + shift,
-                                "end": run.site.end + shift})
-                keys.append(pin_key(moved, after))
+            span = moved_span((run.site.start, run.site.end), edits)
+            if edits and span is not None:
+                moved = replace(run.site, start=span[0], end=span[1])
+                keys.append(pin_key(moved, apply_edits(original, edits)))
             run.keys = keys
             self.lookups.store_pin(run, keys)
 

@@ -10,7 +10,7 @@ from fodhash.errors import HashError, UsageError
 from fodhash.hashes.encoding import Algo, Hash, parse_hash
 from fodhash.sites.read import read_nix_file
 from fodhash.sites.site import FAKE_NAMES, HASH_NAME, NOT_FOD_HASH, SYSTEM, SYSTEM_KEY, Site
-from fodhash.sites.syntax import judge, parse
+from fodhash.sites.syntax import judge, parse, unparenthesized
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -193,16 +193,6 @@ def _leaf(file: Path, expr: tree_sitter.Node, attrpath: str, binding_path: str,
                 fragment.end_byte, text, form.hash.algo, form, branch=branch)
 
 
-def _unparenthesized(node: tree_sitter.Node) -> tuple[tree_sitter.Node, str]:
-    """The expression inside any parentheses, and its text with whitespace runs made one."""
-    while node.type == "parenthesized_expression":
-        inner = node.child_by_field_name("expression")
-        if inner is None:
-            break
-        node = inner
-    return node, " ".join((node.text or b"").decode().split())
-
-
 def _branch_sites(file: Path, binding: tree_sitter.Node) -> list[Site]:
     """The literals of `hash = if COND then "…" else "…";` (nested `if`s too): one site per
     branch, when every branch is a hash literal or a placeholder and one is a literal. A
@@ -213,7 +203,7 @@ def _branch_sites(file: Path, binding: tree_sitter.Node) -> list[Site]:
     expr = binding.child_by_field_name("expression")
     if expr is None or not HASH_NAME.search(name) or name in {*FAKE_NAMES, *NOT_FOD_HASH}:
         return []
-    expr, _ = _unparenthesized(expr)
+    expr = unparenthesized(expr)
     if expr.type != "if_expression":
         return []
     attrpath = ".".join(_enclosing_path(binding) + own)
@@ -222,7 +212,7 @@ def _branch_sites(file: Path, binding: tree_sitter.Node) -> list[Site]:
     todo: list[tuple[tree_sitter.Node, list[str]]] = [(expr, [])]
     while todo:
         node, conditions = todo.pop()
-        node, _ = _unparenthesized(node)
+        node = unparenthesized(node)
         if node.type != "if_expression":
             leaves.append((node, conditions))
             continue
@@ -230,7 +220,8 @@ def _branch_sites(file: Path, binding: tree_sitter.Node) -> list[Site]:
         then, other = node.child_by_field_name("consequence"), node.child_by_field_name("alternative")
         if condition is None or then is None or other is None:
             return []
-        _, text = _unparenthesized(condition)
+        # The condition's text, whitespace runs made one.
+        text = " ".join((unparenthesized(condition).text or b"").decode().split())
         negated = text[1:] if text.startswith("!") and " " not in text else \
             f"!{text}" if " " not in text else f"!({text})"
         todo += [(other, [*conditions, negated]), (then, [*conditions, text])]

@@ -11,8 +11,9 @@ protocol instead of calling a site that no FOD carries "not evaluated".
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from fodhash.sites.read import is_json
 from fodhash.sites.site import Site
@@ -20,6 +21,11 @@ from fodhash.sites.syntax import parse
 
 if TYPE_CHECKING:
     import tree_sitter
+
+    from fodhash.hashes.encoding import Hash
+    from fodhash.nix.mismatch import PinMismatch
+
+T = TypeVar("T")
 
 # The builtins that fetch while Nix evaluates, called as `builtins.NAME` or bare `NAME`.
 PIN_FETCHERS = frozenset({"fetchTarball", "fetchurl", "fetchGit", "fetchTree"})
@@ -72,3 +78,15 @@ def names_source(site: Site, source: bytes, fetched: str) -> bool:
         end = source.find(b"}", site.end)
         source = source[max(start, 0) : end if end >= 0 else len(source)]
     return url in source
+
+
+def pin_owner(pin: PinMismatch, owner: Callable[[Hash], T | None]) -> tuple[T, Hash] | None:
+    """The owner (`owner(hash)`, None for none) of the hash fodhash wrote of a pin's mismatch,
+    and the other hash, its truth. Either of the two may be the one written: Nix 2.34's
+    fetchGit names them the other way round, so their order is never trusted."""
+    first, second = pin.hashes
+    for wrote, truth in ((first, second), (second, first)):
+        found = owner(wrote)
+        if found is not None:
+            return found, truth
+    return None

@@ -46,6 +46,16 @@ def parse(source: bytes) -> tree_sitter.Tree:
     return _parser().parse(source)
 
 
+def unparenthesized(node: tree_sitter.Node) -> tree_sitter.Node:
+    """The expression inside any parentheses around `node`."""
+    while node.type == "parenthesized_expression":
+        inner = node.child_by_field_name("expression")
+        if inner is None:
+            break
+        node = inner
+    return node
+
+
 @dataclass(frozen=True)
 class Unreadable:
     """Lines of a valid Nix file that the grammar could not read (1-based, inclusive)."""

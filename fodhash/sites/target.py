@@ -22,7 +22,7 @@ from fodhash.sites.json_file import json_platform_slot, locate_json
 from fodhash.sites.nix_file import locate_in_bytes, platform_slot
 from fodhash.sites.read import is_json, read_source
 from fodhash.sites.site import Site
-from fodhash.sites.syntax import parse
+from fodhash.sites.syntax import parse, unparenthesized
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -62,15 +62,11 @@ def _last_name(node: tree_sitter.Node) -> str | None:
     return None
 
 
-def _unparenthesized(node: tree_sitter.Node | None) -> tree_sitter.Node | None:
-    while node is not None and node.type == "parenthesized_expression":
-        node = node.child_by_field_name("expression")
-    return node
-
-
 def _literal_path(node: tree_sitter.Node | None) -> str | None:
-    node = _unparenthesized(node)
-    if node is None or node.type != "path_expression" or node.text is None:
+    if node is None:
+        return None
+    node = unparenthesized(node)
+    if node.type != "path_expression" or node.text is None:
         return None
     if [c.type for c in node.children] != ["path_fragment"]:
         return None  # ./${name}.json: not a literal path
@@ -105,7 +101,7 @@ def references(file: Path, source: bytes) -> list[Path]:
         if name == "importJSON":
             literal = _literal_path(argument)
         elif name == "fromJSON":
-            inner = _unparenthesized(argument)
+            inner = unparenthesized(argument) if argument is not None else None
             if inner is not None and inner.type == "apply_expression":
                 reader = inner.child_by_field_name("function")
                 if reader is not None and _last_name(reader) == "readFile":

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, SLOW_TRUTH, fodhash, fods_of, snapshot
+from helpers import FIXTURES, SLOW_TRUTH, fod_nix, fodhash, fods_of, snapshot
 
 pytestmark = pytest.mark.nix
 
@@ -169,18 +169,13 @@ def test_progress_lines_say_what_the_table_says(example: Path) -> None:
     assert not any(x.split()[0] in ("skipped", "unknown") for x in lines if x.strip())
 
 
-ECHO_FOD = ('derivation {{ name = "{name}"; system = builtins.currentSystem; builder = "/bin/sh"; '
-            'args = [ "-c" "PATH=/usr/bin:/bin; echo > $out" ]; outputHashMode = "flat"; '
-            'outputHash = "{hash}"; }}\n')
-
-
 def test_two_files_of_one_name_in_two_folders_are_two_rows(tmp_path: Path) -> None:
     """The matrix and the progress lines name a file from the repository's root: the ok
     `a/default.nix` and the stale `b/default.nix` are two rows, neither hides the other."""
     repo = tmp_path / "repo"
     for folder, value in (("a", SLOW_TRUTH), ("b", "sha256-" + "A" * 43 + "=")):
         (repo / folder).mkdir(parents=True)
-        (repo / folder / "default.nix").write_text(ECHO_FOD.format(name=folder, hash=value))
+        (repo / folder / "default.nix").write_text(fod_nix(folder, value))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     result = fodhash("check", "a/default.nix", "b/default.nix", "--json", cwd=repo)
     assert result.returncode == 1, result.stderr
@@ -200,10 +195,10 @@ def test_one_fod_in_two_folders_one_stale(tmp_path: Path) -> None:
     stale = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
     for folder, value in (("a", SLOW_TRUTH), ("b", stale)):
         (repo / folder).mkdir(parents=True)
-        (repo / folder / "default.nix").write_text(ECHO_FOD.format(name="deps", hash=value))
+        (repo / folder / "default.nix").write_text(fod_nix("deps", value))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     result = fodhash("update", "a/default.nix", "b/default.nix", "--json", cwd=repo)
     assert result.returncode == 0, result.stdout + result.stderr
     statuses = {s["file"]: s["status"] for s in json.loads(result.stdout)["sites"]}
     assert statuses == {"a/default.nix": "ok", "b/default.nix": "updated"}
-    assert (repo / "b/default.nix").read_text() == ECHO_FOD.format(name="deps", hash=SLOW_TRUTH)
+    assert (repo / "b/default.nix").read_text() == fod_nix("deps", SLOW_TRUTH)

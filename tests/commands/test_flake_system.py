@@ -9,22 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import SLOW_TRUTH, fodhash
+from helpers import SLOW_TRUTH, fod_nix, fodhash
 
 pytestmark = pytest.mark.nix
 
 FAKE = "sha256-" + "A" * 43 + "="  # lib.fakeHash: a log's mismatch for it is trusted
 
-BLOB = """{ system }:
-derivation {
-  name = "blob";
-  inherit system;
-  builder = "/bin/sh";
-  args = [ "-c" "PATH=/usr/bin:/bin; echo > $out" ];
-  outputHashMode = "flat";
-  outputHash = "%s";
-}
-"""
+BLOB = "{ system }:\n" + fod_nix("blob", FAKE, system="system")
 # Packages for this machine only: no aarch64-linux output.
 FLAKE = """{
   outputs = { self }: {
@@ -46,7 +37,7 @@ def flake(tmp_path: Path) -> Path:
         pytest.skip("the flake has packages for x86_64-linux only")
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "blob.nix").write_text(BLOB % FAKE)
+    (repo / "blob.nix").write_text(BLOB)
     (repo / "flake.nix").write_text(FLAKE)
     (repo / "fodhash.toml").write_text(CONFIG)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
@@ -74,16 +65,7 @@ def test_apply_log_expands_system_in_a_flake_reference(flake: Path) -> None:
     assert f'outputHash = "{SLOW_TRUTH}";' in (flake / "blob.nix").read_text()
 
 
-WHEELS = """{ system ? builtins.currentSystem }:
-derivation {
-  name = "wheels";
-  inherit system;
-  builder = "/bin/sh";
-  args = [ "-c" "PATH=/usr/bin:/bin; echo > $out" ];
-  outputHashMode = "flat";
-  outputHash = "%s";
-}
-"""
+WHEELS = "{ system ? builtins.currentSystem }:\n" + fod_nix("wheels", FAKE, system="system")
 
 
 def test_platform_all_covers_this_machine_and_a_platform_a_target_lacks_fails_alone(
@@ -91,7 +73,7 @@ def test_platform_all_covers_this_machine_and_a_platform_a_target_lacks_fails_al
     """Only aarch64-linux has a table: `--platform all` is this machine and aarch64-linux.
     The flake has no aarch64-linux package: that target fails on that platform alone, and
     every other cell of the matrix is computed."""
-    (flake / "wheels.nix").write_text(WHEELS % FAKE)
+    (flake / "wheels.nix").write_text(WHEELS)
     (flake / "fodhash.toml").write_text(
         CONFIG + '[targets.wheels]\nfile = "wheels.nix"\n'
         '[platforms.aarch64-linux]\nnix-args = ["--argstr", "system", "aarch64-linux"]\n'

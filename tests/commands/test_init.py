@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, copy_fixture, fodhash, snapshot
+from helpers import FIXTURES, copy_fixture, fod_nix, fodhash, snapshot
 
 pytestmark = pytest.mark.nix
 
@@ -128,10 +128,7 @@ def test_init_refuses_a_repository_without_hash_sites(tmp_path: Path) -> None:
 def test_init_writes_valid_toml_when_a_file_is_skipped_for_a_syntax_error(
         tmp_path: Path) -> None:
     """Nix's message for a syntax error quotes source lines: each is a comment line too."""
-    (tmp_path / "pkg.nix").write_text(
-        'derivation { name = "x"; system = builtins.currentSystem; builder = "/bin/sh"; '
-        'args = [ "-c" "PATH=/usr/bin:/bin; echo > $out" ]; outputHashMode = "flat"; '
-        f'outputHash = "{STALE}"; }}\n')
+    (tmp_path / "pkg.nix").write_text(fod_nix("x", STALE))
     (tmp_path / "broken.nix").write_text("{ x = import ./pkg.nix;\n  y = ;\n}\n")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     result = fodhash("init", cwd=tmp_path)

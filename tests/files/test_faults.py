@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from helpers import (
     FIXTURES,
-    SLOW_FOD,
     SLOW_TRUTH,
     building_slowly,
     copy_fixture,
     fodhash,
     scratch_copies,
+    slow_fod,
     snapshot,
 )
 
@@ -48,7 +48,7 @@ def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 def slow_repo(tmp_path: Path, seconds: float = 0) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir(parents=True)
-    (repo / "slow.nix").write_text(SLOW_FOD.format(name="slow", seconds=seconds))
+    (repo / "slow.nix").write_text(slow_fod("slow", seconds))
     return repo
 
 
@@ -142,7 +142,7 @@ def test_two_configurations_of_one_repository_exclude_each_other(example: Path) 
     sub = example / "sub"
     sub.mkdir()
     (sub / "fodhash.toml").write_text('[targets.slow]\nfile = "slow.nix"\n')
-    (sub / "slow.nix").write_text(SLOW_FOD.format(name="sub-slow", seconds=0))
+    (sub / "slow.nix").write_text(slow_fod("sub-slow", 0))
     first = building_slowly(example, "slow", 4)
     refused = fodhash("update", "slow", "--no-wait", cwd=sub)
     assert refused.returncode == 1 and "another fodhash is working on" in refused.stderr
@@ -221,7 +221,7 @@ def test_ctrl_c_twice_at_any_gap_and_moment_exits_130_saying_what_each_file_hold
     outcomes: dict[str, int] = {}
     for run, (moment, gap) in enumerate((m, g) for m in CTRL_C_MOMENTS for g in CTRL_C_GAPS):
         repo = slow_repo(tmp_path / str(run))
-        original = SLOW_FOD.format(name="slow", seconds=CTRL_C_BUILD).encode()
+        original = slow_fod("slow", CTRL_C_BUILD).encode()
         proc = building_slowly(repo, "slow", CTRL_C_BUILD)
         time.sleep(moment)
         for sig in (signal.SIGINT, signal.SIGINT):
@@ -345,7 +345,7 @@ def test_the_cache_disk_full_during_a_build_stops_with_the_hashes(tmp_path: Path
     """The scratch copy, or in place the journal, finds no room for the true hash: the run
     stops with a message and the hash, every file original, no traceback."""
     repo = slow_repo(tmp_path)
-    original = SLOW_FOD.format(name="slow", seconds=2)
+    original = slow_fod("slow", 2)
     if place == "in-place":  # a repository naming itself by absolute path: edited in place
         (repo / "slow.nix").write_text(original)
         (repo / "absolute.nix").write_text(f"import {repo}/slow.nix\n")
@@ -539,7 +539,7 @@ def test_a_store_leftover_of_an_interrupted_build_is_removed(tmp_path: Path, bes
     repo.mkdir()
     name = f"slow-{uuid.uuid4().hex[:8]}"  # output paths no earlier run used
     # Two FODs of one name: the second (b) builds as a namesake copy.
-    fods = [SLOW_FOD.format(name=name, seconds=0).replace("echo > $out", f"echo {n} > $out")
+    fods = [slow_fod(name, 0).replace("echo > $out", f"echo {n} > $out")
             for n in "ab"]
     (repo / "slow.nix").write_text(f"{{\n  a = {fods[0].strip()};\n  b = {fods[1].strip()};\n}}\n")
     probe = (repo / "slow.nix").read_text().replace(

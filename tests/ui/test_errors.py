@@ -11,18 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import fodhash, snapshot
+from helpers import fod_nix, fodhash, snapshot
 
-FOD = """{{ system ? builtins.currentSystem }}:
-derivation {{
-  name = "{name}";
-  inherit system;
-  builder = "/bin/sh";
-  args = [ "-c" "PATH=/usr/bin:/bin; {script}" ];
-  outputHashMode = "flat";
-  outputHash = "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=";
-}}
-"""
+
+def fod(name: str, script: str) -> str:
+    """A file of one FOD, stale, whose builder runs `script`, for any `--argstr system`."""
+    return "{ system ? builtins.currentSystem }:\n" + fod_nix(
+        name, "sha256-WmV5WDLjZahDl4MyjfG+U/doLTTyodN47oOmZiFc9iA=", script, system="system")
 
 
 def write(root: Path, name: str, text: str) -> Path:
@@ -33,7 +28,7 @@ def write(root: Path, name: str, text: str) -> Path:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    write(tmp_path, "ok.nix", FOD.format(name="ok", script="echo ok > $out"))
+    write(tmp_path, "ok.nix", fod("ok", "echo ok > $out"))
     write(tmp_path, "fodhash.toml", '[targets.ok]\nfile = "ok.nix"\n')
     return tmp_path
 
@@ -143,7 +138,7 @@ def test_nix_not_on_path(repo: Path) -> None:
 
 @pytest.mark.nix
 def test_evaluation_error_is_reported_and_files_restored(repo: Path) -> None:
-    write(repo, "eval.nix", FOD.format(name="e", script="true").replace(
+    write(repo, "eval.nix", fod("e", "true").replace(
         "derivation {", 'assert throw "evaluation failed on purpose"; derivation {'))
     before = snapshot(repo)
     result = fodhash("update", "eval.nix", cwd=repo)
@@ -156,7 +151,7 @@ def test_evaluation_error_is_reported_and_files_restored(repo: Path) -> None:
 
 @pytest.mark.nix
 def test_builder_failure_shows_its_log_and_restores(repo: Path) -> None:
-    write(repo, "fail.nix", FOD.format(name="fail", script="echo compiler exploded; exit 3"))
+    write(repo, "fail.nix", fod("fail", "echo compiler exploded; exit 3"))
     before = snapshot(repo)
     result = fodhash("update", "fail.nix", cwd=repo)
     assert result.returncode == 1
@@ -190,7 +185,7 @@ let fod = { name, script, hash }: derivation {
 
 
 def _start_slow(repo: Path, *extra: str) -> tuple[subprocess.Popen[str], bytes]:
-    write(repo, "slow.nix", FOD.format(name="slow", script="echo slow-builder; sleep 47.5"))
+    write(repo, "slow.nix", fod("slow", "echo slow-builder; sleep 47.5"))
     original = (repo / "slow.nix").read_bytes()
     proc = subprocess.Popen([sys.executable, "-m", "fodhash", "update", "slow.nix", *extra],
                             cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -225,7 +220,7 @@ def test_interrupt_during_build_restores_files_and_kills_nix(repo: Path, sig: in
 
 @pytest.mark.nix
 def test_timeout_kills_nix_and_restores(repo: Path) -> None:
-    write(repo, "slow.nix", FOD.format(name="slow", script="echo slow-builder; sleep 47.5"))
+    write(repo, "slow.nix", fod("slow", "echo slow-builder; sleep 47.5"))
     before = snapshot(repo)
     started = time.monotonic()
     result = fodhash("update", "slow.nix", "--timeout", "3", cwd=repo)
@@ -244,8 +239,8 @@ def test_a_config_in_a_subfolder_names_files_of_the_whole_git_repository(tmp_pat
     file outside the work tree."""
     repo = tmp_path / "repo"
     (repo / "sub").mkdir(parents=True)
-    write(repo, "default.nix", FOD.format(name="top", script="echo top > $out"))
-    write(tmp_path, "outside.nix", FOD.format(name="out", script="echo out > $out"))
+    write(repo, "default.nix", fod("top", "echo top > $out"))
+    write(tmp_path, "outside.nix", fod("out", "echo out > $out"))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     write(repo, "sub/fodhash.toml", '[targets.top]\nfile = "../default.nix"\n')
     updated = fodhash("update", "top", cwd=repo / "sub")
