@@ -12,6 +12,7 @@ narrower terminals and shell completion included, goes to fodhash.cli.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -53,6 +54,13 @@ def answer(args: list[str]) -> str | None:
 
 def main() -> None:
     install_stop_handlers()  # before the imports below: a stop while they load exits 130
+    # No cyclic garbage collector while fodhash loads and while a run needs no build (the
+    # fast path: fodhash.protocol.rounds enables it for the protocol, which lives for the
+    # builds' minutes). Such a run makes a few hundred thousand objects and almost no
+    # cycles, and the collector's passes over them cost a warm run of a 5,000-derivation
+    # closure 30-80 ms of 0.45-0.5 s (docs/performance.md); reference counting still frees
+    # everything else.
+    gc.disable()
     text = answer(sys.argv[1:])
     if text is None:
         from fodhash import cli  # noqa: PLC0415

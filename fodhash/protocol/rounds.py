@@ -31,6 +31,7 @@ files, under a journal) the fake form is evaluated after the sentinel form inste
 
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 import time
@@ -184,6 +185,8 @@ class Resolver:
         try:
             fast = self._unchanged()
             calls.discard_ahead()  # what the fast path did not take: before the protocol writes
+            if not fast:
+                gc.enable()  # off while fodhash loads (fodhash.entry); the protocol runs long
             if fast:
                 self.rounds = 1
                 self._finish()
