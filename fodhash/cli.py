@@ -1,7 +1,9 @@
 """The command line: parse arguments, call one command (fodhash.commands), map errors to exit codes."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here, unlike every other module: typer reads the
+# parameters of all commands on every run, and string annotations cost it an eval each
+# (about 20 ms of a 0.26 s warm check; docs/performance.md). Names known only to the type
+# checker are quoted instead.
 import signal
 import sys
 from contextlib import AbstractContextManager
@@ -60,7 +62,7 @@ def main_options(
     facts.keep_in(cache_dir())  # Nix's version, system, build users: asked once, not per run
 
 
-def _load_config(path: Path | None) -> config.Config:
+def _load_config(path: Path | None) -> "config.Config":
     from fodhash import config
 
     cwd = Path.cwd()
@@ -118,15 +120,15 @@ NoCacheOption = Annotated[bool, typer.Option(
 
 
 def _targets(config_path: Path | None, names: list[str] | None,
-             all_targets: bool) -> tuple[config.Config, list[config.Target]]:
+             all_targets: bool) -> "tuple[config.Config, list[config.Target]]":
     from fodhash import config
 
     cfg = _load_config(config_path)
     return cfg, config.resolve_targets(cfg, names or [], all_targets, Path.cwd())
 
 
-def _repository(cfg: config.Config, no_wait: bool, *,
-                copy: bool = True) -> AbstractContextManager[Place]:
+def _repository(cfg: "config.Config", no_wait: bool, *,
+                copy: bool = True) -> "AbstractContextManager[Place]":
     """The repository's lock and place (fodhash.files.place) for this command."""
     from fodhash.files.place import open_place
 
@@ -137,7 +139,7 @@ def _repository(cfg: config.Config, no_wait: bool, *,
                                                                   highlight=False))
 
 
-def _ahead(chosen: list[config.Target], cfg: config.Config, platform: list[str] | None,
+def _ahead(chosen: "list[config.Target]", cfg: "config.Config", platform: list[str] | None,
            use_cache: bool) -> AbstractContextManager[None]:
     """Nix evaluating the targets as they are while the command loads (fodhash.run.ahead)."""
     from fodhash.run import ahead
