@@ -7,9 +7,7 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from fodhash.cache.export import write_export
 from fodhash.cache.store import ResultCache
@@ -23,6 +21,9 @@ from fodhash.ui import report
 from fodhash.ui.grid import Grid
 from fodhash.ui.progress import label
 from fodhash.ui.report import relative
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 JSON_VERSION = 1
 

@@ -6,8 +6,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from fodhash.config import Config, Target
 from fodhash.errors import UsageError
@@ -20,6 +19,9 @@ from fodhash.run.sessions import Session, platform_dependent, platforms, resolve
 from fodhash.sites.nix_file import split_text, system_expression
 from fodhash.sites.read import is_json
 from fodhash.ui import report
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def write_results(place: Place, sessions: list[Session], err: Console) -> list[Outcome]:

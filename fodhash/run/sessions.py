@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from fodhash.cache.export import Entry
 from fodhash.cache.store import ResultCache, Results
@@ -26,7 +24,11 @@ from fodhash.protocol.evaluate import check_copy
 from fodhash.protocol.rounds import Resolver, Tree
 from fodhash.protocol.state import Options, SiteRun, Status
 from fodhash.run.plan import Plan, known_sites, plan, upstream_candidates
+from fodhash.ui.plain import escape
 from fodhash.ui.progress import view
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass

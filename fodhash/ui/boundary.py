@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
 import typer
 
 from fodhash.errors import FodhashError
+from fodhash.ui.plain import PlainConsole, escape, is_terminal
 from fodhash.ui.stop import EXIT_INTERRUPTED, state
 
 if TYPE_CHECKING:
@@ -20,18 +21,13 @@ R = TypeVar("R")
 
 
 def console(*, stderr: bool = False) -> Console:
-    # Imported here: --version and --help never need rich.
-    from rich.console import Console  # noqa: PLC0415
+    if not is_terminal(stderr):
+        # Off a terminal rich would fold hashes at 80 columns (it was given 240 and soft
+        # wrapping there): plain lines, and rich is never loaded for them (fodhash.ui.plain).
+        return cast("Console", PlainConsole(stderr=stderr))
+    from rich.console import Console  # noqa: PLC0415 (a terminal only)
 
-    # Off a terminal (CI logs, pipes) rich would fold hashes at 80 columns; keep lines whole.
-    probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=240, soft_wrap=True)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape  # noqa: PLC0415
-
-    return escape(text)
+    return Console(stderr=stderr)
 
 
 def _say_interrupted(err: Console) -> None:
@@ -39,7 +35,7 @@ def _say_interrupted(err: Console) -> None:
 
     state.said = True
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-        err.print(f"[bold red]interrupted[/]: {_escape(writeback.interrupted())}")
+        err.print(f"[bold red]interrupted[/]: {escape(writeback.interrupted())}")
 
 
 def stopped_exit_code(code: object) -> object:
@@ -73,7 +69,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
                 finally:
                     state.armed = False
             except FodhashError as error:
-                console(stderr=True).print(f"[bold red]error:[/] {_escape(str(error))}",
+                console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}",
                                            highlight=False, soft_wrap=True)
                 raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:

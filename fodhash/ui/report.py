@@ -6,15 +6,16 @@ import difflib
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, TypedDict
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from fodhash.protocol.state import SiteRun, Status
 from fodhash.sites.site import relative as _relative
 from fodhash.ui.grid import Grid
+from fodhash.ui.plain import escape
 from fodhash.ui.progress import STYLES
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 JSON_VERSION = 1
 relative = _relative  # defined with the Site type; the commands import it from here
