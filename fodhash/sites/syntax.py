@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,11 @@ def _parser() -> tree_sitter.Parser:
     return tree_sitter.Parser(get_language("nix"))
 
 
+@lru_cache(maxsize=64)
 def parse(source: bytes) -> tree_sitter.Tree:
+    """The syntax tree of `source`. Kept for the next call with the same bytes: a target's
+    file is parsed to locate its sites, then again to follow its imports and JSON files, and
+    a file that several targets import once per target (never edited: shared safely)."""
     return _parser().parse(source)
 
 
