@@ -180,3 +180,17 @@ def served_pins(dest: Path) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     return repo
+
+
+def modules_loaded_by(module: str) -> str:
+    """A Python script that runs `module`'s main with the arguments it is given, then prints
+    (to stderr) the modules that were loaded: what a command line costs to start."""
+    return f"""import sys
+sys.argv = ["fodhash", *sys.argv[1:]]
+from {module} import main
+try:
+    main()
+except SystemExit:
+    pass
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""

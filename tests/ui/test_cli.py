@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, fodhash
+from helpers import ROOT, fodhash, modules_loaded_by
 
 COMMANDS = [[], ["update"], ["check"], ["apply"], ["restore"], ["list"], ["init"],
             ["cache"], ["cache", "info"], ["cache", "clear"], ["cache", "export"],
@@ -54,15 +54,7 @@ def test_version_comes_from_the_package_metadata(tmp_path: Path) -> None:
 COMMAND_ONLY = ("rich", "pexpect", "diskcache", "tree_sitter", "tree_sitter_language_pack",
                 "logging", "pydantic", "sqlite3", "fodhash.commands", "fodhash.files",
                 "fodhash.protocol", "fodhash.nix", "fodhash.run", "fodhash.cache")
-IMPORTED = """import sys
-sys.argv = ["fodhash", *sys.argv[1:]]
-from fodhash.cli import main
-try:
-    main()
-except SystemExit:
-    pass
-print(" ".join(sorted(sys.modules)), file=sys.stderr)
-"""
+IMPORTED = modules_loaded_by("fodhash.cli")
 
 
 @pytest.mark.parametrize("flag", ["--version", "--help"])

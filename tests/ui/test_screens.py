@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import fodhash
+from helpers import fodhash, modules_loaded_by
 
 from fodhash import cli
 from fodhash.ui.screens import SCREENS
@@ -22,15 +22,7 @@ from fodhash.cli import main
 main()
 """
 # fodhash.entry's main, then the modules it loaded.
-LOADED = """import sys
-sys.argv = ["fodhash", *sys.argv[1:]]
-from fodhash.entry import main
-try:
-    main()
-except SystemExit:
-    pass
-print(" ".join(sorted(sys.modules)), file=sys.stderr)
-"""
+LOADED = modules_loaded_by("fodhash.entry")
 
 
 def _run(args: list[str], cwd: Path, columns: int) -> subprocess.CompletedProcess[str]:
