@@ -67,7 +67,9 @@ _ahead: dict[Instantiation, Started] = {}
 
 
 def start_ahead(whats: Sequence[Instantiation]) -> None:
-    for what in whats:
+    """Start them, as many as the fast path would run at once (one per core: an evaluation
+    of nixpkgs takes a core and a GB); the rest start when the fast path asks for them."""
+    for what in whats[: os.cpu_count() or 2]:
         if what not in _ahead:
             _ahead[what] = start(what.command(), cwd=what.cwd)
 

@@ -56,6 +56,24 @@ def test_what_was_started_ahead_is_taken_once(tmp_path: Path,
         calls.discard_ahead()
 
 
+def test_no_more_are_started_ahead_than_there_are_cores(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    whats = []
+    for n in range((os.cpu_count() or 2) + 2):
+        file = tmp_path / f"f{n}.nix"
+        file.write_text("{\n" + _fod(f"f{n}", f"f{n}", _sri(f"f{n}")) + "}\n")
+        whats.append(Instantiation(cwd=tmp_path, file=file, attrs=(f"f{n}",)))
+    caplog.set_level(logging.DEBUG, logger="fodhash")
+    try:
+        calls.start_ahead(whats)
+        assert len(_started(caplog)) == (os.cpu_count() or 2)
+        for what in whats:  # the first from there, the others started now: all answer
+            assert calls.instantiate(what, ahead=True)
+        assert len(_started(caplog)) == len(whats)
+    finally:
+        calls.discard_ahead()
+
+
 def test_an_evaluation_no_one_takes_is_stopped(tmp_path: Path,
                                                caplog: pytest.LogCaptureFixture) -> None:
     # An evaluation that runs for minutes: only a stop ends it soon.
