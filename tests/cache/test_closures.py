@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import fod_nix
 
 from fodhash.cache import closures
 from fodhash.nix.derivations import Derivation, read_closure
@@ -15,13 +16,10 @@ pytestmark = pytest.mark.nix
 
 
 # A FOD (read whole) and a derivation that consumes it (read up to its inputs).
-CLOSURE = """
-let
-  fod = derivation { name = "fod"; system = builtins.currentSystem; builder = "/bin/sh";
-    args = [ "-c" "echo fod > $out" ]; outputHashMode = "flat"; outputHashAlgo = "sha256";
-    outputHash = "sha256-ZALx1bsx+dCUMFQyJuh4stSjgt4WoxT3UuHHh3NamCc="; };
-in derivation { name = "app"; system = builtins.currentSystem; builder = "/bin/sh";
-  args = [ "-c" "cat ${fod} > $out" ]; }
+CLOSURE = f"""
+let fod = {fod_nix("fod", "sha256-ZALx1bsx+dCUMFQyJuh4stSjgt4WoxT3UuHHh3NamCc=", "echo fod > $out")};
+in derivation {{ name = "app"; system = builtins.currentSystem; builder = "/bin/sh";
+  args = [ "-c" "cat ${{fod}} > $out" ]; }}
 """
 
 

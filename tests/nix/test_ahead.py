@@ -4,7 +4,6 @@ and whatever no one took is stopped. Real Nix."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import os
@@ -13,7 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import fod_nix
 
+from fodhash.hashes.encoding import Algo, Hash
 from fodhash.nix import calls
 from fodhash.nix.calls import Instantiation
 
@@ -23,14 +24,13 @@ STARTED = "run: "  # fodhash.nix.process logs each Nix process it starts, at deb
 
 
 def _fod(name: str, content: str, sri: str) -> str:
-    return (f'  {name} = derivation {{ name = "{name}"; system = builtins.currentSystem; '
-            f'builder = "/bin/sh"; args = [ "-c" "echo {content} > $out" ]; '
-            f'outputHashMode = "flat"; outputHashAlgo = "sha256"; outputHash = "{sri}"; }};\n')
+    """An attribute `name` of a flat FOD writing `content`, its hash `sri`."""
+    return f"  {name} = {fod_nix(name, sri, f'echo {content} > $out').rstrip()};\n"
 
 
 def _sri(content: str) -> str:
-    digest = hashlib.sha256(f"{content}\n".encode()).digest()
-    return "sha256-" + base64.b64encode(digest).decode()
+    """The true hash of what _fod's builder writes for `content`."""
+    return Hash(Algo.SHA256, hashlib.sha256(f"{content}\n".encode()).digest()).sri
 
 
 def _started(caplog: pytest.LogCaptureFixture) -> list[str]:
