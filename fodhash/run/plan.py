@@ -11,7 +11,7 @@ from fodhash.errors import UsageError
 from fodhash.sites.read import read_nix_file, read_source
 from fodhash.sites.site import Site, select
 from fodhash.sites.syntax import refuse_invalid
-from fodhash.sites.target import sites_of, slot_any
+from fodhash.sites.target import Memo, sites_of, slot_any
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Plan:
 
 
 def plan(targets: list[Target], platforms: Callable[[], list[str]],
-         read: Callable[[Path], bytes] = read_source) -> Plan:
+         read: Callable[[Path], bytes] = read_source, memo: Memo | None = None) -> Plan:
     """Locate and select every target's sites; any bad input fails here, before Nix runs.
 
     A target's sites are its file's and those of the JSON files it reads or fodhash.toml
@@ -36,8 +36,8 @@ def plan(targets: list[Target], platforms: Callable[[], list[str]],
     selected: list[tuple[Target, Site]] = []
     seen: set[tuple[Path, int]] = set()
     for target in targets:
-        sites = sites_of(target, sources, located, read)
-        check_entry_points(target, sources)
+        sites = sites_of(target, sources, located, read, memo)
+        check_entry_points(target, sources, memo)
         if not sites:
             raise UsageError(
                 f"{target.file}: no hash site found (no hash, outputHash, vendorHash, "
@@ -74,17 +74,21 @@ def entry_points(target: Target) -> list[Path]:
     return [f / "default.nix" if f.is_dir() else f for f in files]
 
 
-def check_entry_points(target: Target, sources: dict[Path, bytes]) -> None:
+def check_entry_points(target: Target, sources: dict[Path, bytes],
+                       memo: Memo | None = None) -> None:
     """A syntax error in an entry point that holds no site (the files of sites are judged
     when their sites are located) is a usage error too, with Nix's own message, before Nix
-    evaluates anything."""
+    evaluates anything. A file `memo` knows the grammar reads whole needs no judge."""
     for file in entry_points(target):
         if file not in sources and file.is_file():
-            refuse_invalid(file, read_nix_file(file))
+            source = read_nix_file(file)
+            if memo is None or not memo.whole(file, source):
+                refuse_invalid(file, source)
 
 
 def upstream_candidates(config: Config, targets: list[Target], work: Plan,
-                        read: Callable[[Path], bytes]) -> list[tuple[Target, Site]]:
+                        read: Callable[[Path], bytes],
+                        memo: Memo | None = None) -> list[tuple[Target, Site]]:
     """Every site of the other configured targets: a selected site's FOD may consume one of
     theirs, and a verdict must not hang on what the store holds of it (the resolver keeps
     only those some selected FOD consumes). A target that cannot be read is passed over."""
@@ -95,7 +99,7 @@ def upstream_candidates(config: Config, targets: list[Target], work: Plan,
         if target.name in names:
             continue
         try:
-            every = sites_of(target, work.sources, work.located, read)
+            every = sites_of(target, work.sources, work.located, read, memo)
             sites = select(every, target.site, f"target {target.name!r}")
         except UsageError:
             continue
@@ -107,14 +111,15 @@ def upstream_candidates(config: Config, targets: list[Target], work: Plan,
 
 
 def known_sites(config: Config, located: dict[Path, list[Site]],
-                sources: dict[Path, bytes] | None = None) -> list[tuple[str, Site]]:
+                sources: dict[Path, bytes] | None = None,
+                memo: Memo | None = None) -> list[tuple[str, Site]]:
     """Every site of every configured target, to name the file of a stale FOD outside a run
     (the files the plan read are not read again)."""
     known: list[tuple[str, Site]] = []
     read, seen = dict(sources or {}), dict(located)  # the run's own are left as they are
     for target in config.targets.values():
         try:
-            sites = sites_of(target, read, seen)
+            sites = sites_of(target, read, seen, memo=memo)
         except UsageError:
             continue
         known += [(target.name, s) for s in sites]

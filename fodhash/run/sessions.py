@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fodhash.cache.export import Entry
+from fodhash.cache.located import Located
 from fodhash.cache.store import ResultCache, Results
 from fodhash.config import Config, Platform, Target
 from fodhash.errors import FodhashError, NixError, UsageError
@@ -181,9 +182,10 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
     `targets` are `platform`'s already; the other targets' sites join the run built as
     theirs are (its build-args: an upstream FOD is of that system too)."""
     require("nix-instantiate")
-    work = plan(targets, lambda: [system()], place.read)
+    memo = Located()  # what was read of each file before, for the same bytes
+    work = plan(targets, lambda: [system()], place.read, memo)
     extra = [(platform.apply(t) if platform else t, site)
-             for t, site in upstream_candidates(config, targets, work, place.read)]
+             for t, site in upstream_candidates(config, targets, work, place.read, memo)]
     place.check_sources(work.sources)
     tx = Transaction(place.recorder)
     trees = [Tree({str(path): tx.document(place.source(path, tree), data,
@@ -204,10 +206,11 @@ def resolve(targets: list[Target], config: Config, options: Options, err: Consol
             this_run.backing = cache
             cache = this_run
         resolver = Resolver(trees, work.selected, options,
-                            known=known_sites(config, work.located, work.sources),
+                            known=known_sites(config, work.located, work.sources, memo),
                             cache=cache, as_is=targets, prepare=prepare,
                             check_sentinels=check_copy(located) if place.in_copy else None,
                             extra=extra)
+        memo.keep()
         with view(err, resolver.runs, options.checking, config.root) as events:
             try:
                 resolver.run(events)

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from fodhash.config import find_root
 from fodhash.errors import FodhashError
@@ -22,7 +22,7 @@ from fodhash.sites.json_file import json_platform_slot, locate_json
 from fodhash.sites.nix_file import locate_in_bytes, platform_slot
 from fodhash.sites.read import is_json, read_source
 from fodhash.sites.site import Site
-from fodhash.sites.syntax import parse, unparenthesized
+from fodhash.sites.syntax import error_nodes, parse, unparenthesized
 
 if TYPE_CHECKING:
     import tree_sitter
@@ -34,6 +34,26 @@ log = logging.getLogger(__name__)
 # Files never read for sites: Nix's own record of locked inputs (flake.lock, and copies of
 # it) holds no FOD's hash.
 _NOT_FILES = {"flake.lock"}
+
+
+class Memo(Protocol):
+    """What was read of a file before (fodhash.cache.located), for the same bytes: `find`'s
+    answer for `file` holding `source`, kept from an earlier run or found now; and whether
+    the grammar reads the file whole (`read_whole`). Sites are kept only for such a file."""
+
+    def sites(self, file: Path, source: bytes,
+              find: Callable[[Path, bytes], list[Site]]) -> list[Site]: ...
+
+    def paths(self, kind: str, file: Path, source: bytes,
+              find: Callable[[Path, bytes], list[Path]]) -> list[Path]: ...
+
+    def whole(self, file: Path, source: bytes) -> bool: ...
+
+
+def read_whole(file: Path, source: bytes) -> bool:
+    """Whether the grammar reads `source` whole. Where it does not, Nix judges the file and a
+    warning names the lines it could not read, on every run: its sites are not remembered."""
+    return is_json(file) or not error_nodes(parse(source).root_node)
 
 
 def locate_any(file: Path, source: bytes) -> list[Site]:
@@ -117,9 +137,20 @@ def _add(found: list[Path], file: Path, literal: str) -> None:
         found.append(path)
 
 
-def imports(file: Path, source: bytes) -> list[Path]:
+def imports(file: Path, source: bytes, memo: Memo | None = None) -> list[Path]:
     """The Nix files `source` imports with a literal relative path (`import ./nix/sources.nix`,
     `import ./npins`: a folder's `default.nix`), resolved against the folder of `file`."""
+    named = memo.paths("imports", file, source, _imported) if memo else _imported(file, source)
+    found: list[Path] = []
+    for name in named:
+        path = name / "default.nix" if name.is_dir() else name
+        if path.suffix == ".nix" and path not in found:
+            found.append(path)
+    return found
+
+
+def _imported(file: Path, source: bytes) -> list[Path]:
+    """The paths `import` is given literally in `source`, against the folder of `file`."""
     found: list[Path] = []
     if b"import" not in source:
         return found
@@ -136,8 +167,7 @@ def imports(file: Path, source: bytes) -> list[Path]:
         if literal is None:
             continue
         path = Path(os.path.normpath(file.parent / literal))
-        path = path / "default.nix" if path.is_dir() else path
-        if path.suffix == ".nix" and path not in found:
+        if path not in found:
             found.append(path)
     return found
 
@@ -145,7 +175,7 @@ def imports(file: Path, source: bytes) -> list[Path]:
 _MOST_IMPORTS = 64  # Nix files followed per target: a repository's pins, not a package set
 
 
-def json_read(file: Path, source: bytes, top: Path) -> list[Path]:
+def json_read(file: Path, source: bytes, top: Path, memo: Memo | None = None) -> list[Path]:
     """The JSON files read by `file` and by the repository's Nix files it imports,
     transitively (those outside the repository are not followed)."""
     found: list[Path] = []
@@ -153,8 +183,10 @@ def json_read(file: Path, source: bytes, top: Path) -> list[Path]:
     queue = [(file, source)]
     while queue and len(seen) <= _MOST_IMPORTS:
         current, data = queue.pop(0)
-        found += [p for p in references(current, data) if p not in found]
-        for path in imports(current, data):
+        named = memo.paths("references", current, data, references) if memo \
+            else references(current, data)
+        found += [p for p in named if p not in found]
+        for path in imports(current, data, memo):
             real = Path(os.path.realpath(path))
             if real in seen or not real.is_relative_to(top) or not real.is_file():
                 continue
@@ -166,7 +198,7 @@ def json_read(file: Path, source: bytes, top: Path) -> list[Path]:
     return found
 
 
-def json_files(target: Target, source: bytes) -> list[Path]:
+def json_files(target: Target, source: bytes, memo: Memo | None = None) -> list[Path]:
     """The JSON files whose sites belong to `target` (its file's `source` given): those
     fodhash.toml lists for it, then those its file reads, each once, symlinks resolved. A
     file its `.nix` file names that does not exist, or lies outside the repository, is
@@ -174,7 +206,7 @@ def json_files(target: Target, source: bytes) -> list[Path]:
     listed = [Path(os.path.realpath(p)) for p in target.json]
     read: list[Path] = []
     top = find_root(target.file.parent)
-    named = [] if is_json(target.file) else json_read(target.file, source, top)
+    named = [] if is_json(target.file) else json_read(target.file, source, top, memo)
     if named:
         for path in named:
             real = Path(os.path.realpath(path))
@@ -189,24 +221,26 @@ def json_files(target: Target, source: bytes) -> list[Path]:
 
 
 def sites_of(target: Target, sources: dict[Path, bytes], located: dict[Path, list[Site]],
-             read: Callable[[Path], bytes] = read_source) -> list[Site]:
+             read: Callable[[Path], bytes] = read_source, memo: Memo | None = None) -> list[Site]:
     """Every site of `target`: its file's, then those of its JSON files; each file is read
-    and located once (kept in `sources` and `located`, by its real path)."""
+    and located once (kept in `sources` and `located`, by its real path), or its sites and
+    what it reads are taken from `memo` for the same bytes."""
     file = Path(os.path.realpath(target.file))
-    _locate(file, sources, located, read, locate_any)
+    _locate(file, sources, located, read, locate_any, memo)
     sites = list(located[file])
-    for path in json_files(target, sources[file]):
+    for path in json_files(target, sources[file], memo):
         if path != file:
-            _locate(path, sources, located, read, locate_json)
+            _locate(path, sources, located, read, locate_json, memo)
             sites += located[path]
     return sites
 
 
 def _locate(file: Path, sources: dict[Path, bytes], located: dict[Path, list[Site]],
-            read: Callable[[Path], bytes], locate: Callable[[Path, bytes], list[Site]]) -> None:
+            read: Callable[[Path], bytes], locate: Callable[[Path, bytes], list[Site]],
+            memo: Memo | None) -> None:
     """Read and locate `file` unless that is done; a file that fails is not kept."""
     if file in located and file in sources:
         return
     data = sources[file] if file in sources else read(file)
-    located[file] = locate(file, data)
+    located[file] = memo.sites(file, data, locate) if memo else locate(file, data)
     sources[file] = data
