@@ -39,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from fodhash.cache.export import Entry
 from fodhash.cache.store import Results
@@ -51,11 +52,13 @@ from fodhash.nix.calls import EvaluationError, merge, merge_group, together
 from fodhash.nix.derivations import Derivation
 from fodhash.nix.process import RESTORED, NixTimeout
 from fodhash.protocol import evaluate, pairing
-from fodhash.protocol.build import Build, Builder
 from fodhash.protocol.results import Lookups
 from fodhash.protocol.state import FROM_CACHE, Events, Options, SiteRun, Status, not_evaluated, silent
 from fodhash.sites.pins import maybe_pin, names_source, pin_key, pin_owner
 from fodhash.sites.site import Site
+
+if TYPE_CHECKING:
+    from fodhash.protocol.build import Build, Builder
 
 Graph = dict[str, Derivation]
 SentinelCheck = Callable[[Graph, list[SiteRun]], None]
@@ -114,9 +117,19 @@ class Resolver:
         self._fetches: str | None = None  # the run's own fetcher cache (XDG_CACHE_HOME)
         self.evaluations = 0
         self.rounds = 0
-        self.builder = Builder(jobs=options.jobs, events=self.events, set_status=self._set,
-                               remaining=self._remaining, known=self.known,
-                               reproducible=options.reproducible)
+        self._builder: Builder | None = None
+
+    @property
+    def builder(self) -> Builder:
+        """The builder, made when the protocol first needs it: a run the fast path answers
+        never loads the build modules (docs/performance.md)."""
+        if self._builder is None:
+            from fodhash.protocol.build import Builder  # noqa: PLC0415
+
+            self._builder = Builder(jobs=self.options.jobs, events=self.events,
+                                    set_status=self._set, remaining=self._remaining,
+                                    known=self.known, reproducible=self.options.reproducible)
+        return self._builder
 
     # ---- files and Nix ------------------------------------------------------------------
 
@@ -177,11 +190,13 @@ class Resolver:
     def stats(self) -> dict[str, int]:
         """What the run cost: rounds, evaluation phases, FOD builds."""
         return {"rounds": self.rounds, "evaluations": self.evaluations,
-                "builds": self.builder.count}
+                "builds": self._builder.count if self._builder is not None else 0}
 
     def run(self, events: Events | None = None) -> list[SiteRun]:
         """Resolve every site; files end with the true hashes or their original bytes."""
-        self.events = self.builder.events = events or silent
+        self.events = events or silent
+        if self._builder is not None:
+            self._builder.events = self.events
         try:
             fast = self._unchanged()
             calls.discard_ahead()  # what the fast path did not take: before the protocol writes
@@ -440,6 +455,8 @@ class Resolver:
         candidates = [fake[p] for p in marked if p not in consuming]
         paired = pairing.pair(twins, candidates)
         both = [*paired.items(), *pairing.shared(twins, candidates)]
+        from fodhash.protocol.build import Build  # noqa: PLC0415 (see `builder`)
+
         builds: list[Build] = []
         for run in ready:
             mine = [fake[p] for p, r in both if r is run]

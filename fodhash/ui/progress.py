@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from fodhash.nix.mismatch import progress_line
-from fodhash.protocol.state import SiteRun, Status
+from fodhash.protocol.state import FROM_CACHE, SiteRun, Status
 
 if TYPE_CHECKING:
     from rich.console import Console, Group
@@ -62,22 +62,30 @@ def name(run: SiteRun, root: Path | None) -> str:
 
 
 class PlainView:
-    """One line per status change on stderr: for logs, CI and pipes."""
+    """One line per status change on stderr: for logs, CI and pipes. A site the cache
+    confirms says nothing new (the report lists it): such sites are counted, and one line
+    says how many, so that a run where nothing changed writes one line, not one a site."""
 
     def __init__(self, console: Console, checking: bool = False,
                  root: Path | None = None) -> None:
         self.console = console
         self.checking = checking
         self.root = root
+        self.confirmed = 0  # sites the cache confirmed: ok, nothing written, nothing built
 
     def __enter__(self) -> PlainView:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        if self.confirmed:
+            self.console.file.write(f"{'ok':>8} {self.confirmed} site(s) {FROM_CACHE}: "
+                                    "each literal is its FODs' cached true hash\n")
 
     def changed(self, run: SiteRun) -> None:
         if run.status in (Status.PENDING, Status.QUEUED):
+            return
+        if run.status is Status.OK and run.message == FROM_CACHE:
+            self.confirmed += 1
             return
         detail = f" {run.new.sri}" if run.status.resolved and run.new is not None else ""
         if run.message:  # why it waits, was skipped, is unknown or failed; "from the cache"

@@ -13,9 +13,9 @@ from rich.console import Console, RenderableType
 from typer.testing import CliRunner
 
 from fodhash import cli
-from fodhash.protocol.state import SiteRun, Status
+from fodhash.protocol.state import FROM_CACHE, SiteRun, Status
 from fodhash.sites.nix_file import locate_in_bytes
-from fodhash.ui.progress import LiveView
+from fodhash.ui.progress import LiveView, PlainView
 
 
 def text(renderable: RenderableType) -> str:
@@ -31,6 +31,27 @@ def runs(*states: tuple[Status, str]) -> list[SiteRun]:
     for run, (status, message) in zip(made, states, strict=True):
         run.status, run.message = status, message
     return made
+
+
+def test_plain_lines_name_each_change_and_count_what_the_cache_confirmed() -> None:
+    """Off a terminal, a site the cache confirms says nothing the report does not: a run
+    where nothing changed writes one line, however many sites it has."""
+    items = runs((Status.OK, FROM_CACHE), (Status.OK, ""), (Status.UPDATED, ""),
+                 (Status.OK, FROM_CACHE), (Status.FAILED, "it broke\nat length"),
+                 (Status.QUEUED, ""))
+    out = io.StringIO()
+    with PlainView(Console(file=out, width=200), root=Path(".")) as view:
+        for run in items:
+            view.changed(run)
+        assert [line.split()[:2] for line in out.getvalue().splitlines()] == [
+            ["ok", "t:"], ["updated", "t:"], ["failed", "t:"]]
+        assert "(it broke)" in out.getvalue()
+    assert out.getvalue().splitlines()[-1] == \
+        "      ok 2 site(s) from the cache: each literal is its FODs' cached true hash"
+    quiet = io.StringIO()
+    with PlainView(Console(file=quiet, width=200)) as view:
+        view.changed(items[1])
+    assert "from the cache" not in quiet.getvalue()
 
 
 def live(items: list[SiteRun], checking: bool = False) -> LiveView:
@@ -165,5 +186,6 @@ def test_a_check_to_a_pipe_prints_every_site_as_one_plain_row(example: Path) -> 
         assert cells[1] in ("authentik.hash", "client-go.hash")
         assert cells[2].startswith("sources.nix:") and cells[3] == "ok"
         assert cells[4].startswith("sha256-")
-    # The progress lines on stderr: one per site, as they were.
-    assert sum(line.split()[:1] == ["ok"] for line in result.stderr.splitlines()) == 2
+    # The progress lines on stderr: the cache confirmed both, and one line says so.
+    oks = [line.split()[:4] for line in result.stderr.splitlines() if line.split()[:1] == ["ok"]]
+    assert oks == [["ok", "2", "site(s)", "from"]], result.stderr
