@@ -18,11 +18,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fodhash.cache import kept
 from fodhash.files.dirs import cache_dir
 from fodhash.hashes.encoding import Algo, Hash
 from fodhash.nix.derivations import Derivation
@@ -79,20 +79,7 @@ def store(roots: Sequence[str], graph: dict[str, Derivation]) -> None:
     where = folder()
     data = {"version": VERSION, "roots": sorted(set(roots)),
             "derivations": [_record(drv) for drv in graph.values()]}
-    tmp: str | None = None
     try:
-        where.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=where, suffix=".tmp", delete=False,
-                                         encoding="utf-8") as out:
-            tmp = out.name
-            json.dump(data, out, separators=(",", ":"))
-        os.replace(tmp, _file(roots))
-        tmp = None
-        kept = sorted(where.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in kept[KEEP:]:
-            old.unlink(missing_ok=True)
+        kept.write(_file(roots), data, KEEP)
     except OSError as error:  # a full disk, a read-only cache: read from the store next time
         log.debug("closure not kept in %s: %s", where, error)
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)

@@ -6,7 +6,7 @@ answer for the same bytes read by the same fodhash. A run where nothing changed 
 pre-commit hook, a CI check) reads those answers from here instead (docs/performance.md).
 
 One small JSON file per file path in `located/` of the cache folder (JSON, like the result
-cache: never pickles), the KEEP most recently written kept. An entry answers only for the
+cache: never pickles), the KEEP most recently used kept. An entry answers only for the
 bytes it was computed from (their sha256) and for the code that computed it (the size and
 modification time of every module of fodhash.sites and fodhash.hashes). A file whose syntax
 the grammar could not read whole is never kept: Nix judges it, and the warning that names
@@ -21,12 +21,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from fodhash.cache import kept
 from fodhash.errors import HashError
 from fodhash.files.dirs import cache_dir
 from fodhash.hashes.encoding import Algo, Encoding, Hash, HashText
@@ -86,6 +86,8 @@ class Located:
             kept = None  # none kept, or damaged: a new one
         if isinstance(kept, dict) and all(kept.get(k) == v for k, v in entry.items()):
             entry = kept
+            with contextlib.suppress(OSError):
+                os.utime(_file(path))  # recently used: kept longest
         self._entries[path] = entry
         return entry
 
@@ -125,26 +127,10 @@ class Located:
 
 
 def _write(path: Path, entry: dict[str, Any]) -> None:
-    where = folder()
-    tmp: str | None = None
     try:
-        where.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=where, suffix=".tmp", delete=False,
-                                         encoding="utf-8") as out:
-            tmp = out.name
-            json.dump(entry, out, separators=(",", ":"))
-        os.replace(tmp, _file(path))
-        tmp = None
-        kept = list(where.glob("*.json"))
-        if len(kept) > KEEP:
-            kept.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-            for old in kept[KEEP:]:
-                old.unlink(missing_ok=True)
+        kept.write(_file(path), entry, KEEP)
     except OSError as error:  # a full disk, a read-only cache: computed again next time
-        log.debug("what was read of %s not kept in %s: %s", path, where, error)
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        log.debug("what was read of %s not kept in %s: %s", path, folder(), error)
 
 
 # ---- sites as JSON -----------------------------------------------------------------------

@@ -173,18 +173,31 @@ def test_a_cache_folder_that_cannot_be_written_keeps_nothing(
     assert "not kept" in caplog.text
 
 
-def test_only_the_newest_are_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_only_the_most_recently_used_are_kept(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
     monkeypatch.setattr(located, "KEEP", 2)
-    for i in range(4):
+
+    def kept() -> set[str]:
+        return {Path(json.loads(p.read_bytes())["file"]).name
+                for p in located.folder().glob("*.json")}
+
+    def read(i: int) -> None:
         file = tmp_path / f"f{i}.nix"
-        file.write_text(f'{{ hash = "sha256-ZALx1bsx+dCUMFQyJuh4stSjgt4WoxT3UuHHh3NamCc="; i = {i}; }}\n')
+        if not file.exists():
+            file.write_text(f'{{ hash = "sha256-ZALx1bsx+dCUMFQyJuh4stSjgt4WoxT3UuHHh3NamCc="; '
+                            f'i = {i}; }}\n')
         memo = Located()
         memo.sites(file, file.read_bytes(), locate_any)
         memo.keep()
         os.utime(located._file(file), (1000 + i, 1000 + i))
-    kept = {json.loads(p.read_bytes())["file"] for p in located.folder().glob("*.json")}
-    assert len(kept) == 2
-    assert str(tmp_path / "f3.nix") in kept
+
+    for i in range(4):
+        read(i)
+    assert kept() == {"f2.nix", "f3.nix"}
+    again = tmp_path / "f2.nix"  # answered by what was kept: used again, now
+    Located().sites(again, again.read_bytes(), locate_any)
+    read(4)
+    assert kept() == {"f2.nix", "f4.nix"}
 
 
 @pytest.mark.nix
