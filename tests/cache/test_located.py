@@ -91,6 +91,17 @@ def test_a_change_to_the_code_that_locates_makes_every_entry_absent(
     assert calls == [file]
 
 
+def test_without_the_modules_to_tell_one_fodhash_from_another_nothing_kept_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed without its sources (only bytecode), fodhash cannot tell an upgrade from the
+    code that kept an entry: every run is then its own code."""
+    (tmp_path / "cache").mkdir()
+    monkeypatch.setattr(located, "__file__", str(tmp_path / "cache" / "located.py"))
+    assert located._code.__wrapped__() != located._code.__wrapped__()
+    monkeypatch.undo()
+    assert located._code.__wrapped__() == located._code()  # this checkout: one identity
+
+
 @pytest.mark.parametrize("damage", [b"{not json", b"[1, 2]", b'{"version": 1}', b""])
 def test_a_damaged_entry_counts_as_absent(damage: bytes) -> None:
     file = FIXTURES / "shapes" / "encodings.nix"
