@@ -96,9 +96,9 @@ def test_without_the_modules_to_tell_one_fodhash_from_another_nothing_kept_answe
     """Installed without its sources (only bytecode), fodhash cannot tell an upgrade from the
     code that kept an entry: every run is then its own code."""
     (tmp_path / "cache").mkdir()
-    monkeypatch.setattr(located, "__file__", str(tmp_path / "cache" / "located.py"))
-    assert located._code.__wrapped__() != located._code.__wrapped__()
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(located, "__file__", str(tmp_path / "cache" / "located.py"))
+        assert located._code.__wrapped__() != located._code.__wrapped__()
     assert located._code.__wrapped__() == located._code()  # this checkout: one identity
 
 
