@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
 from fodhash.sites.read import is_json
@@ -20,8 +19,6 @@ from fodhash.sites.site import Site
 from fodhash.sites.syntax import parse
 
 if TYPE_CHECKING:
-    import tree_sitter
-
     from fodhash.hashes.encoding import Hash
     from fodhash.nix.mismatch import PinMismatch
 
@@ -37,7 +34,7 @@ def maybe_pin(site: Site, source: bytes) -> bool:
     there), or a literal in the attribute set given to one of the PIN_FETCHERS."""
     if is_json(site.file):
         return True
-    node = _parsed(source).root_node.descendant_for_byte_range(site.start, site.end)
+    node = parse(source).root_node.descendant_for_byte_range(site.start, site.end)
     while node is not None and node.type != "attrset_expression":
         node = node.parent
     while node is not None and node.parent is not None \
@@ -49,11 +46,6 @@ def maybe_pin(site: Site, source: bytes) -> bool:
     function = apply.child_by_field_name("function")
     name = function.text.decode() if function is not None and function.text else ""
     return name.rsplit(".", 1)[-1] in PIN_FETCHERS
-
-
-@lru_cache(maxsize=8)  # the sites of one file are asked in a row
-def _parsed(source: bytes) -> tree_sitter.Tree:
-    return parse(source)
 
 
 def pin_key(site: Site, source: bytes) -> str:
