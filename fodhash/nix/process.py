@@ -100,13 +100,13 @@ def _popen_exited(proc: subprocess.Popen[str]) -> Callable[[float], bool]:
     return wait
 
 
-def _child_exited(child: pexpect.spawn[str]) -> Callable[[float], bool]:
+def _child_exited(child: pexpect.spawn[str], poll: float = 0.05) -> Callable[[float], bool]:
     def wait(seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while child.isalive():
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.05)
+            time.sleep(poll)
         return True
 
     return wait
@@ -211,6 +211,9 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
                     on_line(line)
             elif index == 1:
                 chunks.append(before)
+                # Nix closed the terminal as it exits; the kernel reaps it a moment later.
+                # Wait for that, finely, rather than stop an exiting process.
+                _child_exited(child, poll=0.001)(STOP_GRACE)
                 break
             else:
                 raise NixTimeout(timed_out(args, timeout))
@@ -218,7 +221,10 @@ def stream(args: Sequence[str], on_line: Callable[[str], None], *, cwd: Path | N
         if child is not None:
             if child.isalive() and child.pid is not None:
                 _stop(child.pid, _child_exited(child))
-            child.delayafterclose = 0  # ptyprocess sleeps 0.1 s by default, per build call
+            # close() sleeps the PtyProcess's delayafterclose (0.1 s by default: per build
+            # call), not the attribute of the same name on the pexpect object; the child is
+            # reaped or stopped by now, so there is nothing to wait for.
+            child.ptyproc.delayafterclose = 0  # type: ignore[attr-defined]  # not in the stubs
             child.close(force=True)
     assert child is not None
     code = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)

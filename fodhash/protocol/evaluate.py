@@ -11,9 +11,10 @@ copy also tells whether the copy evaluates as the repository does (check_copy).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from fodhash.cache import closures
@@ -54,24 +55,45 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
     (the files as they are): take what was started ahead (fodhash.nix.calls.start_ahead),
     and the closure read before (fodhash.cache.closures)."""
     indexes = list(indexes)
-    jobs = [(t, i) for t in range(len(trees)) for i in indexes]
+    workers = os.cpu_count() or 2
+    together = _across(trees, indexes, workers)
+    jobs: list[tuple[int | None, int]] = [
+        *((None, i) for i in indexes if i in together),
+        *((t, i) for t in range(len(trees)) for i in indexes if i not in together)]
     results: dict[tuple[int, int], list[str] | FodhashError] = {}
 
-    def one(job: tuple[int, int]) -> None:
-        tree, index = job
+    def separately(tree: int, index: int) -> None:
         try:
-            results[job] = calls.instantiate(trees[tree][index], timeout(), env, ahead=ahead)
+            results[tree, index] = calls.instantiate(trees[tree][index], timeout(), env,
+                                                     ahead=ahead)
         except NixTimeout:
             raise  # the whole run is over
         except FodhashError as error:
-            results[job] = error
+            results[tree, index] = error
+
+    def one(job: tuple[int | None, int]) -> None:
+        tree, index = job
+        if tree is not None:
+            separately(tree, index)
+            return
+        try:
+            split = _split(calls.instantiate(together[index], timeout(), env), len(trees))
+        except NixTimeout:
+            raise
+        except FodhashError:
+            split = None  # whose error? Nix stopped at the first: ask each tree alone
+        if split is None:
+            for tree in range(len(trees)):
+                separately(tree, index)
+        else:
+            results.update({(tree, index): tops for tree, tops in enumerate(split)})
 
     if not jobs:
         pass  # every instantiation set aside (fodhash.protocol.rounds: one that failed)
     elif len(jobs) == 1:
         one(jobs[0])
     else:
-        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 2)) as pool:
+        with ThreadPoolExecutor(max_workers=min(len(jobs), workers)) as pool:
             list(pool.map(one, jobs))
     evaluated = []
     for tree in range(len(trees)):
@@ -81,6 +103,66 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
         roots = sorted({path for paths in tops.values() for path in paths})
         evaluated.append(Evaluated(_closure(roots, kept=ahead) if roots else {}, tops, errors))
     return evaluated
+
+
+def _across(trees: Sequence[Sequence[Instantiation]], indexes: Sequence[int],
+            workers: int) -> dict[int, Instantiation]:
+    """Instantiations evaluated for every tree in one Nix process (`nix-instantiate
+    tree-0/f.nix tree-1/f.nix -A a`), by index: each process costs 20-40 ms of Nix's start
+    and store lock, most of a small repository's evaluation (docs/performance.md). Only
+    where that leaves no core idle that separate processes would use (one process evaluates
+    the trees one after the other), only files (`nix path-info` of several flakes prints
+    its paths sorted, not in order), and only arguments that mean the same whatever the
+    working directory (the process runs in the first tree's)."""
+    if len(trees) < 2:
+        return {}
+    merged: dict[int, Instantiation] = {}
+    for index in indexes:
+        whats = [tree[index] for tree in trees]
+        first = whats[0]
+        if (first.file is None or first.flake_refs or first.also
+                or any(w.attrs != first.attrs or w.nix_args != first.nix_args
+                       or w.file is None or w.flake_refs or w.also for w in whats)
+                or not _cwd_free(first.nix_args)):
+            continue
+        merged[index] = replace(first, also=tuple(w.file for w in whats[1:] if w.file))
+    jobs = len(merged) + (len(indexes) - len(merged)) * len(trees)
+    return merged if jobs >= workers else {}
+
+
+_INCLUDE = ("-I", "--include")
+_URL = re.compile(r"[a-z][a-z0-9+.-]*:(//)?\S*")  # channel:x, https://x, flake:x
+
+
+def _cwd_free(args: Sequence[str]) -> bool:
+    """Whether Nix reads these arguments alike in any working directory: no relative path
+    (`./x`, `x/y`, `-I dir`)."""
+    for before, arg in zip(("", *args), args, strict=False):
+        value = _URL.sub(" ", arg.split("=", 1)[-1] if before in _INCLUDE else arg)
+        if before in _INCLUDE and value.strip() and not value.startswith("/"):
+            return False
+        for word in value.split():
+            path = word.lstrip("(<[{\"'")
+            if "/" in path and not path.startswith(("/", "<")):
+                return False
+    return True
+
+
+def _split(tops: list[str], trees: int) -> list[list[str]] | None:
+    """The top-level .drv paths of one process that evaluated the same instantiation in
+    each tree, per tree: Nix prints them file after file, and the trees, identical but for
+    hash literals, give as many derivations each, named alike in the same order. None where
+    they do not (code that branches on a hash): then each tree is evaluated alone."""
+    if len(tops) % trees:
+        return None
+    size = len(tops) // trees
+    parts = [tops[t * size:(t + 1) * size] for t in range(trees)]
+    names = [[_name(p) for p in part] for part in parts]
+    return parts if all(n == names[0] for n in names[1:]) else None
+
+
+def _name(drv: str) -> str:
+    return drv.rsplit("/", 1)[-1].split("-", 1)[-1]
 
 
 def _closure(roots: list[str], *, kept: bool) -> Graph:
