@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,7 @@ class Evaluated:
     graph: Graph
     tops: dict[int, list[str]]  # top-level .drv paths, by instantiation index
     errors: dict[int, FodhashError] = field(default_factory=dict)  # by instantiation index
+    seconds: float = 0.0  # the phase's, all trees at once
 
     @property
     def error(self) -> FodhashError | None:
@@ -49,14 +51,16 @@ class Evaluated:
 def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterable[int],
                       timeout: Callable[[], float | None],
                       env: Mapping[str, str] | None = None, *,
-                      ahead: bool = False) -> list[Evaluated]:
+                      ahead: bool = False, light: bool = False) -> list[Evaluated]:
     """Instantiate the instantiations `indexes` of every tree, all in parallel processes,
     and read each tree's closure. Errors are kept per instantiation, not raised. `ahead`
     (the files as they are): take what was started ahead (fodhash.nix.calls.start_ahead),
-    and the closure read before (fodhash.cache.closures)."""
+    and the closure read before (fodhash.cache.closures). `light`: an earlier phase of the
+    run took less than LIGHT, so the trees share processes even where a core stays idle."""
+    start = time.monotonic()
     indexes = list(indexes)
     workers = os.cpu_count() or 2
-    together = _across(trees, indexes, workers)
+    together = _across(trees, indexes, 1 if light else workers)
     jobs: list[tuple[int | None, int]] = [
         *((None, i) for i in indexes if i in together),
         *((t, i) for t in range(len(trees)) for i in indexes if i not in together)]
@@ -101,8 +105,15 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
         errors = {i: o for i, o in outcome.items() if isinstance(o, FodhashError)}
         tops = {i: o for i, o in outcome.items() if isinstance(o, list)}
         roots = sorted({path for paths in tops.values() for path in paths})
-        evaluated.append(Evaluated(_closure(roots, kept=ahead) if roots else {}, tops, errors))
+        evaluated.append(Evaluated(_closure(roots, kept=ahead) if roots else {}, tops, errors,
+                                   time.monotonic() - start))
     return evaluated
+
+
+# An evaluation phase shorter than this is mostly Nix starting and writing .drv files, which
+# processes do one at a time: two 40 ms evaluations of the trees took 60-100 ms at once and
+# 30-40 ms in one process (docs/performance.md). Longer ones evaluate (nixpkgs), a core each.
+LIGHT = 0.2
 
 
 def _across(trees: Sequence[Sequence[Instantiation]], indexes: Sequence[int],

@@ -116,6 +116,7 @@ class Resolver:
         self.broken: set[int] = set()
         self._fetches: str | None = None  # the run's own fetcher cache (XDG_CACHE_HOME)
         self.evaluations = 0
+        self.evaluated_in: float | None = None  # seconds of the last evaluation phase
         self.rounds = 0
         self._builder: Builder | None = None
 
@@ -168,8 +169,11 @@ class Resolver:
         wanted = set(pending)
         indexes = [i for i in range(len(self.whats[SENTINEL])) if i not in self.broken
                    and (i not in self.reaches or self.reaches[i] & wanted)]
-        return evaluate.instantiate_trees([self.whats[t] for t in trees], indexes,
-                                          self._remaining, self._fetch_env())
+        light = self.evaluated_in is not None and self.evaluated_in < evaluate.LIGHT
+        evaluated = evaluate.instantiate_trees([self.whats[t] for t in trees], indexes,
+                                               self._remaining, self._fetch_env(), light=light)
+        self.evaluated_in = evaluated[0].seconds
+        return evaluated
 
     def _fetch_env(self) -> dict[str, str]:
         """A fetcher cache of the run's own for Nix (removed at the end of the run)."""

@@ -203,3 +203,44 @@ def test_code_that_branches_on_a_hash_is_evaluated_per_tree(
     assert len(commands) == 1 + 1 + 2
     assert len(together[1].tops[1]) == len(together[0].tops[1]) + 1
     assert [t.tops for t in together] == [t.tops for t in alone(trees)]
+
+
+@pytest.mark.nix
+def test_after_a_light_phase_even_one_instantiation_shares_a_process(
+        tmp_path: Path, commands: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two cores, as here
+    write_tree(tmp_path / "tree-0", SENTINEL)
+    write_tree(tmp_path / "tree-1", FAKE)
+    trees = instantiations(tmp_path)
+    heavy = evaluate.instantiate_trees(trees, [1], lambda: None)
+    assert len(commands) == 2  # a process per tree: each takes a core
+    light = evaluate.instantiate_trees(trees, [1], lambda: None, light=True)
+    assert len(commands) == 3  # then both trees in one
+    assert [e.tops for e in light] == [e.tops for e in heavy]
+    assert all(e.seconds > 0 for e in (*heavy, *light))
+
+
+def test_a_round_after_a_light_evaluation_asks_for_light(tmp_path: Path) -> None:
+    """The Resolver passes on what its last evaluation phase took (fodhash.protocol.rounds)."""
+    from fodhash.protocol import rounds  # noqa: PLC0415 - this test alone
+
+    seen: list[bool] = []
+
+    def instantiate_trees(*args: object, light: bool = False, **kwargs: object
+                          ) -> list[evaluate.Evaluated]:
+        seen.append(light)
+        return [evaluate.Evaluated({}, {}, seconds=0.05 if len(seen) < 3 else 5.0)]
+
+    resolver = object.__new__(rounds.Resolver)
+    resolver.evaluated_in = None
+    resolver.evaluations = 0
+    resolver.whats = [[Instantiation(cwd=tmp_path, file=tmp_path / "a.nix")]]
+    resolver.broken = set()
+    resolver.reaches = {}
+    resolver.deadline = None
+    resolver._fetches = str(tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluate, "instantiate_trees", instantiate_trees)
+        for _ in range(4):
+            resolver._evaluate([], [0])
+    assert seen == [False, True, True, False]
