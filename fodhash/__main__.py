@@ -1,5 +1,5 @@
 """`python -m fodhash`."""
 
-from fodhash.entry import main
+from fodhash.entry import run
 
-main()
+run()

@@ -133,7 +133,7 @@ def test_the_wheel_holds_the_package_only(dist: Path) -> None:
     assert "fodhash/cli.py" in names and "fodhash/py.typed" not in top
     entry = zipfile.ZipFile(next(dist.glob("*.whl"))).read(
         f"fodhash-{VERSION}.post7.dist-info/entry_points.txt").decode()
-    assert "fodhash = fodhash.entry:main" in entry
+    assert "fodhash = fodhash.entry:run" in entry
 
 
 @pytest.mark.nix
