@@ -3,8 +3,9 @@ sentinel, and which FODs consume another pending site's.
 
 With a scratch copy the protocol has several trees (fodhash.files.place): the sentinel tree
 and the fake trees, identical but for the pending sites' literals. They are instantiated at
-once, in parallel processes: one evaluation phase per round gives both the sentinel forms
-(to map, key and pair) and the fake forms (to build). The first sentinel evaluation in a
+once (in parallel processes, or one process per file for all trees: `_across`): one
+evaluation phase per round gives both the sentinel forms (to map, key and pair) and the
+fake forms (to build). The first sentinel evaluation in a
 copy also tells whether the copy evaluates as the repository does (check_copy).
 """
 
@@ -52,8 +53,8 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
                       timeout: Callable[[], float | None],
                       env: Mapping[str, str] | None = None, *,
                       ahead: bool = False, light: bool = False) -> list[Evaluated]:
-    """Instantiate the instantiations `indexes` of every tree, all in parallel processes,
-    and read each tree's closure. Errors are kept per instantiation, not raised. `ahead`
+    """Instantiate the instantiations `indexes` of every tree, all at once (`_across`: which
+    share a process), and read each tree's closure. Errors are kept per instantiation, not raised. `ahead`
     (the files as they are): take what was started ahead (fodhash.nix.calls.start_ahead),
     and the closure read before (fodhash.cache.closures). `light`: an earlier phase of the
     run took less than LIGHT, so the trees share processes even where a core stays idle."""
