@@ -122,6 +122,14 @@ def write_tree(root: Path, literal: str, *, broken: bool = False) -> None:
     (root / "app.nix").write_text('throw "app: broken on purpose"' if broken else app)
 
 
+def two_trees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, broken: bool = False) -> None:
+    """The sentinel tree and the fake tree, on two cores as here. `broken`: the fake tree's
+    app.nix throws."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    write_tree(tmp_path / "tree-0", SENTINEL)
+    write_tree(tmp_path / "tree-1", FAKE, broken=broken)
+
+
 @pytest.fixture
 def commands(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
     """Every Nix command an instantiation runs."""
@@ -149,9 +157,7 @@ def alone(trees: list[list[Instantiation]]) -> list[evaluate.Evaluated]:
 @pytest.mark.nix
 def test_trees_in_one_process_give_each_tree_its_own_derivations(
         tmp_path: Path, commands: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two cores, as here
-    write_tree(tmp_path / "tree-0", SENTINEL)
-    write_tree(tmp_path / "tree-1", FAKE)
+    two_trees(tmp_path, monkeypatch)
     trees = instantiations(tmp_path)
     together = evaluate.instantiate_trees(trees, [0, 1], lambda: None)
     assert len(commands) == 2  # one process per instantiation, not per tree
@@ -171,9 +177,7 @@ def test_trees_in_one_process_give_each_tree_its_own_derivations(
 @pytest.mark.nix
 def test_an_error_in_one_tree_is_that_trees_alone(tmp_path: Path, commands: list[list[str]],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two cores, as here
-    write_tree(tmp_path / "tree-0", SENTINEL)
-    write_tree(tmp_path / "tree-1", FAKE, broken=True)
+    two_trees(tmp_path, monkeypatch, broken=True)
     trees = instantiations(tmp_path)
     sentinel, fake = evaluate.instantiate_trees(trees, [0, 1], lambda: None)
     # The shared process failed; each tree was then evaluated alone.
@@ -187,9 +191,7 @@ def test_an_error_in_one_tree_is_that_trees_alone(tmp_path: Path, commands: list
 @pytest.mark.nix
 def test_code_that_branches_on_a_hash_is_evaluated_per_tree(
         tmp_path: Path, commands: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two cores, as here
-    write_tree(tmp_path / "tree-0", SENTINEL)
-    write_tree(tmp_path / "tree-1", FAKE)
+    two_trees(tmp_path, monkeypatch)
     for tree in ("tree-0", "tree-1"):  # one more derivation where the hash is the fake
         app = tmp_path / tree / "app.nix"
         text = app.read_text().replace(
@@ -208,9 +210,7 @@ def test_code_that_branches_on_a_hash_is_evaluated_per_tree(
 @pytest.mark.nix
 def test_after_a_light_phase_even_one_instantiation_shares_a_process(
         tmp_path: Path, commands: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two cores, as here
-    write_tree(tmp_path / "tree-0", SENTINEL)
-    write_tree(tmp_path / "tree-1", FAKE)
+    two_trees(tmp_path, monkeypatch)
     trees = instantiations(tmp_path)
     heavy = evaluate.instantiate_trees(trees, [1], lambda: None)
     assert len(commands) == 2  # a process per tree: each takes a core

@@ -44,26 +44,23 @@ def test_a_message_given_to_exit_is_printed_and_exits_1(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (1, "fodhash: something is wrong\n")
 
 
-def test_what_was_written_but_not_flushed_is_written(tmp_path: Path) -> None:
-    result = run_with('sys.stdout.write("out, unflushed")\nsys.stderr.write("err")', tmp_path)
-    assert (result.returncode, result.stdout, result.stderr) == (0, "out, unflushed", "err")
-
-
-def test_exit_functions_run(tmp_path: Path) -> None:
-    result = run_with('atexit.register(lambda: print("exit function ran"))\n'
-                      "raise SystemExit(3)", tmp_path)
-    assert (result.returncode, result.stdout) == (3, "exit function ran\n")
-
-
-def test_an_output_that_cannot_be_flushed_exits_120_as_python_does(tmp_path: Path) -> None:
-    result = run_with('sys.stdout.write("lost")\nos.close(1)', tmp_path)
-    assert result.returncode == 120
-
-
-def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
-    result = run_with("def late():\n    time.sleep(0.3)\n    print('the thread finished')\n"
-                      "threading.Thread(target=late).start()\nraise SystemExit(4)", tmp_path)
-    assert (result.returncode, result.stdout) == (4, "the thread finished\n")
+@pytest.mark.parametrize(("body", "code", "out"), [
+    # What was written but not flushed is written.
+    ('sys.stdout.write("out, unflushed")', 0, "out, unflushed"),
+    # Exit functions run.
+    ('atexit.register(lambda: print("exit function ran"))\nraise SystemExit(3)', 3,
+     "exit function ran\n"),
+    # A thread still running is waited for.
+    ("def late():\n    time.sleep(0.3)\n    print('the thread finished')\n"
+     "threading.Thread(target=late).start()\nraise SystemExit(4)", 4, "the thread finished\n"),
+    # An output that cannot be flushed exits 120, as Python's own exit does.
+    ('sys.stdout.write("lost")\nos.close(1)', 120, ""),
+], ids=["unflushed output", "exit functions", "a running thread", "a failed flush"])
+def test_what_pythons_exit_would_do_is_done(body: str, code: int, out: str,
+                                            tmp_path: Path) -> None:
+    result = run_with(body, tmp_path)
+    assert (result.returncode, result.stdout) == (code, out)
+    assert "not reached" not in result.stderr
 
 
 def test_an_error_is_a_traceback_and_exit_1(tmp_path: Path) -> None:
