@@ -95,7 +95,7 @@ def _sentinel_fods(targets: list[Target], sites: list[Site], sources: dict[Path,
         space.materialize()
         for file, changes in edits.items():
             # Replaced, never written through: the copy's files are links to the user's.
-            atomic_write(space.path(file), apply_edits(sources[file], changes))
+            atomic_write(space.path(file), apply_edits(sources[file], changes), durable=False)
         return _evaluate([space.target(t) for t in targets]), owner
 
 

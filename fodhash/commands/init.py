@@ -228,7 +228,7 @@ def discover(root: Path, system: str) -> Found:
                 edits[local][(site.start, site.end)] = site.render(value)
             # Replaced, never written through: the copy's files are links to the user's.
             atomic_write(scratch / prefix / local,
-                         apply_edits(sources[prefix + local], edits[local]))
+                         apply_edits(sources[prefix + local], edits[local]), durable=False)
         base = scratch / prefix
         entries: list[Entry] = []
         pinned: dict[Site, list[str]] = {}  # pins, and the files whose evaluation they stopped
@@ -249,7 +249,8 @@ def discover(root: Path, system: str) -> Found:
                         local = files_of[owner]
                         edits[local][(owner.start, owner.end)] = owner.render(truth)
                         atomic_write(scratch / prefix / local,
-                                     apply_edits(sources[prefix + local], edits[local]))
+                                     apply_edits(sources[prefix + local], edits[local]),
+                                     durable=False)
             return kind, mine, why
 
         candidates = [n[len(prefix):] for n in nix_files if n[len(prefix):] != "flake.nix"

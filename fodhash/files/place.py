@@ -135,7 +135,7 @@ class Place:
 
 def write_copy(path: Path, data: bytes) -> None:
     try:
-        atomic_write(path, data)
+        atomic_write(path, data, durable=False)  # a scratch copy's
     except OSError as error:
         raise ScratchError(f"cannot write {path}: {error.strerror}; every file of yours "
                            "holds its original bytes") from None

@@ -62,9 +62,7 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
     indexes = list(indexes)
     workers = os.cpu_count() or 2
     together = _across(trees, indexes, 1 if light else workers)
-    jobs: list[tuple[int | None, int]] = [
-        *((None, i) for i in indexes if i in together),
-        *((t, i) for t in range(len(trees)) for i in indexes if i not in together)]
+    jobs = _jobs(trees, indexes, together)
     results: dict[tuple[int, int], list[str] | FodhashError] = {}
 
     def separately(tree: int, index: int) -> None:
@@ -109,6 +107,20 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
         evaluated.append(Evaluated(_closure(roots, kept=ahead) if roots else {}, tops, errors,
                                    time.monotonic() - start))
     return evaluated
+
+
+Job = tuple[int | None, int]  # (tree, index) of an instantiation; tree None: every tree's
+
+
+def _jobs(trees: Sequence[Sequence[Instantiation]], indexes: Sequence[int],
+          together: Mapping[int, Instantiation]) -> list[Job]:
+    """The processes of a phase in the order they start: flakes first. A flake's evaluation
+    (locking it, copying its source into the store) is a phase's longest, and only as many
+    processes run at once as there are cores: started last, it ran alone at the end of each
+    of the example's phases (docs/performance.md)."""
+    jobs: list[Job] = [*((None, i) for i in indexes if i in together),
+                       *((t, i) for t in range(len(trees)) for i in indexes if i not in together)]
+    return sorted(jobs, key=lambda job: not trees[job[0] or 0][job[1]].flake_refs)
 
 
 # An evaluation phase shorter than this is mostly Nix starting and writing .drv files, which

@@ -27,6 +27,24 @@ def test_atomic_write_keeps_mode_and_leaves_no_temporary(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["f.nix"]
 
 
+@pytest.mark.parametrize(("guarded", "fsyncs"), [(True, 1), (False, 0)])
+def test_only_the_users_own_files_are_synced_to_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guarded: bool, fsyncs: int) -> None:
+    """A user's file (guarded) is on disk before fodhash goes on; a scratch copy's file, which
+    a crash discards whole, is only replaced (a copy's files may be links to the user's)."""
+    synced: list[int] = []
+    monkeypatch.setattr("os.fsync", synced.append)
+    user = tmp_path / "a.nix"
+    user.write_bytes(b'hash = "old";')
+    linked = tmp_path / "copy.nix"
+    linked.hardlink_to(user)
+    doc = Transaction().document(linked, linked.read_bytes(), guarded=guarded)
+    doc.write({(8, 11): "fake"})
+    assert len(synced) == fsyncs
+    assert linked.read_bytes() == b'hash = "fake";'
+    assert user.read_bytes() == b'hash = "old";'  # replaced, never written through
+
+
 def test_transaction_restores_every_file_on_any_exception(tmp_path: Path) -> None:
     files = [tmp_path / "a.nix", tmp_path / "b.nix"]
     for f in files:

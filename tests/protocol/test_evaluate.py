@@ -90,6 +90,17 @@ def test_files_share_a_process_where_the_cores_stay_busy(tmp_path: Path) -> None
     assert evaluate._across(trees[:1], [0, 1], workers=1) == {}  # one tree: nothing to share
 
 
+def test_flakes_start_first(tmp_path: Path) -> None:
+    trees = trees_of(tmp_path, Instantiation(cwd=tmp_path, file=Path("a.nix")),
+                     Instantiation(cwd=tmp_path, flake_refs=(".#x",)),
+                     Instantiation(cwd=tmp_path, file=Path("b.nix")))
+    merged = evaluate._across(trees, [0, 1, 2], workers=2)
+    assert set(merged) == {0, 2}
+    # A flake is a phase's longest evaluation: its processes, one per tree, go first.
+    assert evaluate._jobs(trees, [0, 1, 2], merged) == [(0, 1), (1, 1), (None, 0), (None, 2)]
+    assert evaluate._jobs(trees, [0, 2], {}) == [(0, 0), (0, 2), (1, 0), (1, 2)]
+
+
 def test_relative_arguments_keep_a_process_per_tree(tmp_path: Path) -> None:
     trees = trees_of(tmp_path, Instantiation(cwd=tmp_path, file=Path("a.nix"),
                                              nix_args=("--arg", "src", "./src")),
