@@ -74,7 +74,7 @@ def instantiate_trees(trees: Sequence[Sequence[Instantiation]], indexes: Iterabl
         except FodhashError as error:
             results[tree, index] = error
 
-    def one(job: tuple[int | None, int]) -> None:
+    def one(job: Job) -> None:
         tree, index = job
         if tree is not None:
             separately(tree, index)
