@@ -112,8 +112,8 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     group, mode and extended attributes (or raising OSError before anything changed).
 
     A reader (or a crash) sees the old bytes or the new ones, never a partial file.
-    `durable=False` (a scratch copy's file, which a crash discards whole): no fsync, which
-    costs 0.5 ms here and far more on a slow or encrypted disk, twice per file per round.
+    `durable=False` (a scratch copy's file, which a crash discards whole): no fsync (0.5 ms
+    each on the machine of docs/performance.md, and a round writes each file once per tree).
     """
     existed = path.exists()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
